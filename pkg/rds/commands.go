@@ -1,0 +1,264 @@
+package rds
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// outputFormat tells how a read's output is parsed.
+type outputFormat int
+
+const (
+	formatNone     outputFormat = iota // a mutation: prints nothing on success
+	formatDetail                       // `print detail` listing
+	formatKeyValue                     // `key: value` lines (monitor commands)
+)
+
+// Cmd is one RouterOS command built from validated values. The zero Cmd is not a command.
+type Cmd struct {
+	text    string
+	verb    string
+	mutates bool
+	// missingOK marks a removal whose target may already be gone ("no such item" means done).
+	missingOK bool
+	format    outputFormat
+}
+
+// String returns the command as it is sent.
+func (c Cmd) String() string { return c.text }
+
+// Verb names the command for metrics and logs: "disk.add", "file.remove", "subvolume.print", ...
+func (c Cmd) Verb() string { return c.verb }
+
+// Mutates reports whether the command changes state on the RDS.
+func (c Cmd) Mutates() bool { return c.mutates }
+
+// quote wraps a validated value in double quotes. Validation leaves nothing that needs escaping.
+func quote(v string) string { return `"` + v + `"` }
+
+// AddSubvolume creates the btrfs subvolume name (a path such as k8s/pvc-1) on the filesystem fs.
+func AddSubvolume(fs, name string) (Cmd, error) {
+	if err := ValidName(fs); err != nil {
+		return Cmd{}, fmt.Errorf("subvolume filesystem: %w", err)
+	}
+	if err := ValidPath(name); err != nil {
+		return Cmd{}, fmt.Errorf("subvolume name: %w", err)
+	}
+	return Cmd{
+		text:    "/disk/btrfs/subvolume/add fs=" + quote(fs) + " name=" + quote(name),
+		verb:    "subvolume.add",
+		mutates: true,
+	}, nil
+}
+
+// AddSnapshot creates name as a snapshot of the subvolume parent on fs, read-only or writable.
+func AddSnapshot(fs, parent, name string, readOnly bool) (Cmd, error) {
+	if err := ValidName(fs); err != nil {
+		return Cmd{}, fmt.Errorf("snapshot filesystem: %w", err)
+	}
+	if err := ValidPath(parent); err != nil {
+		return Cmd{}, fmt.Errorf("snapshot parent: %w", err)
+	}
+	if err := ValidPath(name); err != nil {
+		return Cmd{}, fmt.Errorf("snapshot name: %w", err)
+	}
+	text := "/disk/btrfs/subvolume/add fs=" + quote(fs) + " parent=" + quote(parent) + " name=" + quote(name)
+	if readOnly {
+		text += " read-only=yes"
+	}
+	return Cmd{text: text, verb: "subvolume.add", mutates: true}, nil
+}
+
+// RemoveSubvolume removes the subvolume name of fs; a subvolume that is already gone is not an error.
+func RemoveSubvolume(fs, name string) (Cmd, error) {
+	if err := ValidName(fs); err != nil {
+		return Cmd{}, fmt.Errorf("subvolume filesystem: %w", err)
+	}
+	if err := ValidPath(name); err != nil {
+		return Cmd{}, fmt.Errorf("subvolume name: %w", err)
+	}
+	return Cmd{
+		text:      "/disk/btrfs/subvolume/remove [find where fs=" + quote(fs) + " and name=" + quote(name) + "]",
+		verb:      "subvolume.remove",
+		mutates:   true,
+		missingOK: true,
+	}, nil
+}
+
+// DefaultPort is the NVMe/TCP port used when FileDiskSpec.Port is zero.
+const DefaultPort = 4420
+
+// FileDiskSpec describes a file-backed disk exported over NVMe/TCP.
+type FileDiskSpec struct {
+	// Slot is the disk's name (the volume id).
+	Slot string
+	// FilePath is the backing file, relative to the RDS's file root (pool/k8s/pvc-1/disk.img).
+	FilePath string
+	// SizeBytes is the exact size of the file.
+	SizeBytes int64
+	// NQN is the NVMe qualified name the disk is exported under.
+	NQN string
+	// Port is the NVMe/TCP port; zero means DefaultPort.
+	Port int
+}
+
+// AddFileDisk creates the file-backed disk and exports it. It always sets mount-filesystem=no (RouterOS
+// would otherwise mount the filesystem the node creates), an explicit NQN (the default is the bare slot,
+// not a valid NQN) and the size in exact bytes (a unit suffix could be rounded).
+func AddFileDisk(d FileDiskSpec) (Cmd, error) {
+	if err := ValidName(d.Slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	if err := ValidPath(d.FilePath); err != nil {
+		return Cmd{}, fmt.Errorf("disk file path: %w", err)
+	}
+	if err := ValidNQN(d.NQN); err != nil {
+		return Cmd{}, fmt.Errorf("disk NQN: %w", err)
+	}
+	if d.SizeBytes <= 0 {
+		return Cmd{}, fmt.Errorf("disk size %d must be positive: %w", d.SizeBytes, ErrInvalid)
+	}
+	port := d.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	if port < 1 || port > 65535 {
+		return Cmd{}, fmt.Errorf("NVMe/TCP port %d is not a TCP port: %w", d.Port, ErrInvalid)
+	}
+	return Cmd{
+		text: "/disk add type=file file-path=" + quote(d.FilePath) +
+			" file-size=" + strconv.FormatInt(d.SizeBytes, 10) +
+			" slot=" + quote(d.Slot) +
+			" mount-filesystem=no nvme-tcp-export=yes" +
+			" nvme-tcp-server-port=" + strconv.Itoa(port) +
+			" nvme-tcp-server-nqn=" + quote(d.NQN),
+		verb:    "disk.add",
+		mutates: true,
+	}, nil
+}
+
+// SetDiskSize resizes the backing file of the disk slot to exactly bytes.
+func SetDiskSize(slot string, bytes int64) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	if bytes <= 0 {
+		return Cmd{}, fmt.Errorf("disk size %d must be positive: %w", bytes, ErrInvalid)
+	}
+	return Cmd{
+		text:    "/disk set [find slot=" + quote(slot) + "] file-size=" + strconv.FormatInt(bytes, 10),
+		verb:    "disk.set",
+		mutates: true,
+	}, nil
+}
+
+// RemoveDisk removes (and so unexports) the disk slot. It keeps the backing file: remove that with
+// RemoveFile. A disk that is already gone is not an error.
+func RemoveDisk(slot string) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	return Cmd{
+		text:      "/disk remove [find slot=" + quote(slot) + "]",
+		verb:      "disk.remove",
+		mutates:   true,
+		missingOK: true,
+	}, nil
+}
+
+// RemoveFile removes the file at path (no leading slash); a file that is already gone is not an error.
+func RemoveFile(path string) (Cmd, error) {
+	if err := ValidPath(path); err != nil {
+		return Cmd{}, fmt.Errorf("file: %w", err)
+	}
+	return Cmd{
+		text:      "/file remove [find name=" + quote(path) + "]",
+		verb:      "file.remove",
+		mutates:   true,
+		missingOK: true,
+	}, nil
+}
+
+// PrintDisks lists the disks matching all filters (all disks without one).
+func PrintDisks(where ...Filter) (Cmd, error) { return printCmd("/disk", "disk.print", where) }
+
+// PrintFiles lists the files matching all filters.
+func PrintFiles(where ...Filter) (Cmd, error) { return printCmd("/file", "file.print", where) }
+
+// PrintSubvolumes lists the btrfs subvolumes matching all filters.
+func PrintSubvolumes(where ...Filter) (Cmd, error) {
+	return printCmd("/disk/btrfs/subvolume", "subvolume.print", where)
+}
+
+func printCmd(menu, verb string, where []Filter) (Cmd, error) {
+	f := All(where...)
+	if f.err != nil {
+		return Cmd{}, f.err
+	}
+	text := menu + " print detail"
+	if len(f.conds) > 0 {
+		text += " where " + f.String()
+	}
+	return Cmd{text: text, verb: verb, format: formatDetail}, nil
+}
+
+// MonitorTraffic reads the traffic counters of the disk slot once.
+func MonitorTraffic(slot string) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	return Cmd{text: "/disk monitor-traffic " + slot + " once", verb: "disk.monitor-traffic", format: formatKeyValue}, nil
+}
+
+// Filter is a where-clause: conditions joined by `and`. The zero Filter matches everything. A Filter
+// built from a hostile value carries the validation error, which the command constructors return.
+type Filter struct {
+	conds []string
+	err   error
+}
+
+// Eq matches items whose property key equals value.
+func Eq(key, value string) Filter {
+	if err := validKey(key); err != nil {
+		return Filter{err: err}
+	}
+	if err := validValue(value); err != nil {
+		return Filter{err: fmt.Errorf("%s: %w", key, err)}
+	}
+	return Filter{conds: []string{key + "=" + quote(value)}}
+}
+
+// Match matches items whose property key matches the regular expression pattern (RouterOS `~`). The
+// pattern may use letters, digits, _:/^.*+|(),- and `\.` for a literal dot.
+func Match(key, pattern string) Filter {
+	if err := validKey(key); err != nil {
+		return Filter{err: err}
+	}
+	if err := validRegex(pattern); err != nil {
+		return Filter{err: fmt.Errorf("%s: %w", key, err)}
+	}
+	// Inside a RouterOS string a backslash is written as \\.
+	return Filter{conds: []string{key + "~" + quote(strings.ReplaceAll(pattern, `\`, `\\`))}}
+}
+
+// All joins filters with `and`.
+func All(filters ...Filter) Filter {
+	var out Filter
+	for _, f := range filters {
+		if f.err != nil {
+			return Filter{err: f.err}
+		}
+		out.conds = append(out.conds, f.conds...)
+	}
+	return out
+}
+
+// And joins f and more with `and`.
+func (f Filter) And(more ...Filter) Filter { return All(append([]Filter{f}, more...)...) }
+
+// String returns the where-clause without the `where` keyword.
+func (f Filter) String() string { return strings.Join(f.conds, " and ") }
+
+// Err returns the validation error of a filter built from a refused value.
+func (f Filter) Err() error { return f.err }

@@ -1,0 +1,164 @@
+package rds
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rds-csi/rds-csi/pkg/routeros"
+)
+
+// Disk is an entry of `/disk print detail`: a file-backed disk, a RAID array (a pool), a drive.
+type Disk struct {
+	Index int
+	Flags string
+	Type  string
+	Slot  string
+	// FilePath is the backing file of a file disk, without the leading slash RouterOS prints.
+	FilePath string
+	// SizeBytes is the exact size from `size=`, or, when that is absent, `file-size=` (which RouterOS
+	// rounds to one decimal of a unit).
+	SizeBytes       int64
+	NQN             string
+	Port            int
+	Exported        bool
+	MountFilesystem bool
+	MountPoint      string
+	// FS is the filesystem of a formatted disk ("btrfs", "xfs", ...), empty when RouterOS prints "-".
+	FS        string
+	FreeBytes int64
+	// Props holds every property as printed.
+	Props map[string]string
+}
+
+// File is an entry of `/file print detail`.
+type File struct {
+	// Name is the path without a leading slash.
+	Name string
+	Type string
+	// SizeBytes is zero for directories; a human size ("10.0GiB") is rounded by RouterOS.
+	SizeBytes    int64
+	LastModified time.Time
+}
+
+// Subvolume is an entry of `/disk/btrfs/subvolume/print detail`.
+type Subvolume struct {
+	Name         string
+	FS           string
+	Parent       string
+	ReadOnly     bool
+	Snapshot     bool
+	UUID         string
+	CreationTime time.Time
+}
+
+// DisksFrom converts `/disk print detail` items. A number that does not parse is an ErrProtocol error.
+func DisksFrom(items []routeros.Item) ([]Disk, error) {
+	out := make([]Disk, 0, len(items))
+	for _, it := range items {
+		p := it.Props
+		d := Disk{
+			Index:           it.Index,
+			Flags:           it.Flags,
+			Type:            p["type"],
+			Slot:            p["slot"],
+			FilePath:        strings.TrimPrefix(p["file-path"], "/"),
+			NQN:             p["nvme-tcp-server-nqn"],
+			Exported:        p["nvme-tcp-export"] == "yes" || (p["nvme-tcp-export"] == "" && strings.Contains(it.Flags, "t")),
+			MountFilesystem: p["mount-filesystem"] == "yes",
+			MountPoint:      p["mount-point"],
+			FS:              p["fs"],
+			Props:           p,
+		}
+		if d.FS == "-" {
+			d.FS = ""
+		}
+		var err error
+		sizeKey := "size"
+		if _, ok := p["size"]; !ok {
+			sizeKey = "file-size"
+		}
+		if d.SizeBytes, err = optionalBytes(p, sizeKey); err != nil {
+			return nil, itemError("disk", d.Slot, err)
+		}
+		if d.FreeBytes, err = optionalBytes(p, "free"); err != nil {
+			return nil, itemError("disk", d.Slot, err)
+		}
+		if v, ok := p["nvme-tcp-server-port"]; ok && v != "" {
+			if d.Port, err = strconv.Atoi(strings.ReplaceAll(v, " ", "")); err != nil {
+				return nil, itemError("disk", d.Slot, fmt.Errorf("nvme-tcp-server-port %q: %v", v, err))
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// FilesFrom converts `/file print detail` items.
+func FilesFrom(items []routeros.Item) ([]File, error) {
+	out := make([]File, 0, len(items))
+	for _, it := range items {
+		p := it.Props
+		f := File{Name: strings.TrimPrefix(p["name"], "/"), Type: p["type"]}
+		var err error
+		if f.SizeBytes, err = optionalBytes(p, "size"); err != nil {
+			return nil, itemError("file", f.Name, err)
+		}
+		if f.LastModified, err = optionalTime(p, "last-modified"); err != nil {
+			return nil, itemError("file", f.Name, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// SubvolumesFrom converts `/disk/btrfs/subvolume/print detail` items.
+func SubvolumesFrom(items []routeros.Item) ([]Subvolume, error) {
+	out := make([]Subvolume, 0, len(items))
+	for _, it := range items {
+		p := it.Props
+		s := Subvolume{
+			Name:     p["name"],
+			FS:       p["fs"],
+			Parent:   p["parent"],
+			ReadOnly: p["read-only"] == "yes" || (p["read-only"] == "" && strings.Contains(it.Flags, "r")),
+			Snapshot: strings.Contains(it.Flags, "S") || p["snapshot"] == "yes",
+			UUID:     p["uuid"],
+		}
+		var err error
+		if s.CreationTime, err = optionalTime(p, "creation-time"); err != nil {
+			return nil, itemError("subvolume", s.Name, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func optionalBytes(p map[string]string, key string) (int64, error) {
+	v, ok := p[key]
+	if !ok || v == "" || v == "-" || v == "none" {
+		return 0, nil
+	}
+	n, err := routeros.ParseBytes(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", key, err)
+	}
+	return n, nil
+}
+
+func optionalTime(p map[string]string, key string) (time.Time, error) {
+	v, ok := p[key]
+	if !ok || v == "" {
+		return time.Time{}, nil
+	}
+	t, err := routeros.ParseTime(v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %v", key, err)
+	}
+	return t, nil
+}
+
+func itemError(what, name string, err error) error {
+	return fmt.Errorf("%s %q as printed by the RDS: %v: %w", what, name, err, ErrProtocol)
+}
