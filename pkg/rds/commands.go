@@ -181,22 +181,23 @@ func RemoveFile(path string) (Cmd, error) {
 }
 
 // PrintDisks lists the disks matching all filters (all disks without one).
-func PrintDisks(where ...Filter) (Cmd, error) { return printCmd("/disk", "disk.print", where) }
+func PrintDisks(where ...Filter) (Cmd, error) { return printCmd("/disk print", "disk.print", where) }
 
 // PrintFiles lists the files matching all filters.
-func PrintFiles(where ...Filter) (Cmd, error) { return printCmd("/file", "file.print", where) }
+func PrintFiles(where ...Filter) (Cmd, error) { return printCmd("/file print", "file.print", where) }
 
 // PrintSubvolumes lists the btrfs subvolumes matching all filters.
 func PrintSubvolumes(where ...Filter) (Cmd, error) {
-	return printCmd("/disk/btrfs/subvolume", "subvolume.print", where)
+	return printCmd("/disk/btrfs/subvolume/print", "subvolume.print", where)
 }
 
-func printCmd(menu, verb string, where []Filter) (Cmd, error) {
+// printCmd builds `<print> detail [where ...]`; printWord is spelled as in routeros.md.
+func printCmd(printWord, verb string, where []Filter) (Cmd, error) {
 	f := All(where...)
 	if f.err != nil {
 		return Cmd{}, f.err
 	}
-	text := menu + " print detail"
+	text := printWord + " detail"
 	if len(f.conds) > 0 {
 		text += " where " + f.String()
 	}

@@ -9,6 +9,9 @@ import (
 
 // Disk reads the disk slot; ErrNotFound if there is none.
 func (c *Client) Disk(ctx context.Context, slot string) (*Disk, error) {
+	if err := ValidName(slot); err != nil {
+		return nil, fmt.Errorf("disk slot: %w", err)
+	}
 	disks, err := c.Disks(ctx, Eq("slot", slot))
 	if err != nil {
 		return nil, err
@@ -28,6 +31,9 @@ func (c *Client) Disks(ctx context.Context, where ...Filter) ([]Disk, error) {
 // Pool reads the disk mounted at mountPoint (a pool such as "raid10"), with its fs, size and free space;
 // ErrNotFound if nothing is mounted there.
 func (c *Client) Pool(ctx context.Context, mountPoint string) (*Disk, error) {
+	if err := ValidName(mountPoint); err != nil {
+		return nil, fmt.Errorf("pool mount point: %w", err)
+	}
 	disks, err := c.Disks(ctx, Eq("mount-point", mountPoint))
 	if err != nil {
 		return nil, err
