@@ -59,7 +59,8 @@ const (
 	actWrongOutput           // print a RouterOS error and exit 0, whatever the script
 )
 
-func newTestServer(t *testing.T) *testServer {
+// newTestServer starts a server with an ed25519 host key, plus extraHostKeys if given.
+func newTestServer(t *testing.T, extraHostKeys ...ssh.Signer) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
@@ -92,6 +93,9 @@ func newTestServer(t *testing.T) *testServer {
 		return nil, errors.New("unknown key")
 	}}
 	s.config.AddHostKey(hostKey)
+	for _, k := range extraHostKeys {
+		s.config.AddHostKey(k)
+	}
 	s.respond = func(string) (string, bool) { return "", false }
 	s.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
