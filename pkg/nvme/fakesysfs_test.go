@@ -15,7 +15,7 @@ import (
 // the nvme-vm recipe), and TestFakeSysfsMatchesCapturedSample checks the
 // shape against that capture.
 type fakeSysfs struct {
-	t   *testing.T
+	t   testing.TB
 	sys string
 	dev string
 }
@@ -25,7 +25,7 @@ const (
 	sampleAddress = "traddr=127.0.0.1,trsvcid=4420,src_addr=127.0.0.1"
 )
 
-func newFakeSysfs(t *testing.T) *fakeSysfs {
+func newFakeSysfs(t testing.TB) *fakeSysfs {
 	t.Helper()
 	root := t.TempDir()
 	f := &fakeSysfs{t: t, sys: filepath.Join(root, "sys"), dev: filepath.Join(root, "dev")}
