@@ -231,7 +231,7 @@ func Eq(key, value string) Filter {
 }
 
 // Match matches items whose property key matches the regular expression pattern (RouterOS `~`). The
-// pattern may use letters, digits, _:/^.*+|(),- and `\.` for a literal dot.
+// pattern may use letters, digits, _:/^.*+|()- and `\.` for a literal dot.
 func Match(key, pattern string) Filter {
 	if err := validKey(key); err != nil {
 		return Filter{err: err}

@@ -26,7 +26,7 @@ var (
 	valueRE = regexp.MustCompile(`^[A-Za-z0-9._:/-]*$`)
 	// regexRE is the safe subset of a regular expression: no quote, no $ (a variable inside quotes), no
 	// [ ] (command substitution), no ? (help in the console), and a backslash only in `\.`.
-	regexRE = regexp.MustCompile(`^(?:[A-Za-z0-9_:/^.*+|(),-]|\\\.)*$`)
+	regexRE = regexp.MustCompile(`^(?:[A-Za-z0-9_:/^.*+|()-]|\\\.)*$`)
 )
 
 // ValidName checks a slot, volume id, pool or other single name: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128
@@ -95,7 +95,7 @@ func validValue(v string) error {
 
 func validRegex(r string) error {
 	if r == "" || len(r) > 256 || !regexRE.MatchString(r) {
-		return fmt.Errorf("pattern %s may hold only letters, digits and _:/^.*+|(),- and \\. : %w", show(r), ErrInvalid)
+		return fmt.Errorf("pattern %s may hold only letters, digits and _:/^.*+|()- and \\. : %w", show(r), ErrInvalid)
 	}
 	if _, err := regexp.Compile(r); err != nil {
 		return fmt.Errorf("pattern %s: %v: %w", show(r), err, ErrInvalid)
