@@ -1,0 +1,145 @@
+package rdssim
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// errNotBtrfs is what subvolume commands answer on an xfs pool. The real text
+// is UNVERIFIED; this one says what is wrong.
+var errNotBtrfs = failure("not a btrfs filesystem")
+
+// subvolumeAdd implements /disk btrfs subvolume add: an empty subvolume, or a
+// snapshot of parent= (read-only with read-only=yes) whose files are really
+// copied: reflinked where the host filesystem can, else copied sparsely.
+func (s *Simulator) subvolumeAdd(x *execCtx, st *statement) error {
+	a := st.args
+	switch {
+	case a["fs"] == "":
+		return failure("fs must be specified")
+	case a["name"] == "":
+		return failure("name must be specified")
+	}
+	readOnly, _ := parseBool(a["read-only"])
+	return s.mutate(func(next *state) (bool, error) {
+		if a["fs"] != next.Pool.Name {
+			return false, noMatchingValue("fs")
+		}
+		if next.Pool.FS != "btrfs" {
+			return false, errNotBtrfs
+		}
+		rel, err := s.subvolumeName(a["name"])
+		if err != nil {
+			return false, err
+		}
+		if next.subvolume(rel) != nil {
+			return false, errAlreadyExists
+		}
+		host := s.hostPathRel(rel)
+		if _, err := os.Lstat(host); err == nil {
+			return false, errAlreadyExists
+		}
+		if next.readOnlyAt(rel) != nil {
+			return false, errReadOnly
+		}
+		if _, hit := s.takeFault(FaultDiskFull, x.texts...); hit {
+			return false, errNotEnoughSpace
+		}
+		sv := &subvolumeRecord{Index: next.NextSubvolIndex, ID: next.NextSubvolID, Name: rel, FS: next.Pool.Name,
+			ReadOnly: readOnly, UUID: newUUID(), Created: time.Now()}
+		// Intermediate directories are created as needed; whether the real
+		// box requires them to exist is UNVERIFIED.
+		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+			return false, failure("can not create directory: %v", osReason(err))
+		}
+		if a["parent"] == "" {
+			if err := os.Mkdir(host, 0o755); err != nil {
+				return false, failure("can not create subvolume: %v", osReason(err))
+			}
+		} else {
+			if err := s.snapshot(next, a["parent"], sv, host); err != nil {
+				return false, err
+			}
+		}
+		next.NextSubvolIndex++
+		next.NextSubvolID++
+		next.Subvolumes = append(next.Subvolumes, sv)
+		return true, nil
+	})
+}
+
+// subvolumeName checks a name relative to the pool ("k8s/pvc-1").
+func (s *Simulator) subvolumeName(name string) (string, error) {
+	_, rel, err := s.splitPoolPath(s.poolName + "/" + strings.TrimPrefix(name, "/"))
+	if err != nil || rel == "" {
+		return "", failure("invalid subvolume name")
+	}
+	return rel, nil
+}
+
+func (s *Simulator) snapshot(next *state, parent string, sv *subvolumeRecord, host string) error {
+	prel, err := s.subvolumeName(parent)
+	if err != nil {
+		return err
+	}
+	src := next.subvolume(prel)
+	if src == nil {
+		return errNoSuchItem
+	}
+	srcHost := s.hostPathRel(prel)
+	if need := treeAllocated(srcHost); need > s.freeBytes(next.Pool.Size) {
+		return errNotEnoughSpace
+	}
+	// Like btrfs, a snapshot does not descend into nested subvolumes: they
+	// show up as empty directories.
+	nested := func(rel string) bool { return next.subvolume(prel+"/"+rel) != nil }
+	if err := copyTree(srcHost, host, nested); err != nil {
+		_ = os.RemoveAll(host)
+		return failure("snapshot failed: %v", osReason(err))
+	}
+	sv.Parent, sv.ParentUUID = src.Name, src.UUID
+	return nil
+}
+
+// subvolumeRemove implements /disk btrfs subvolume remove: the subvolume's
+// directory tree goes. It refuses while a disk still uses a file inside or a
+// nested subvolume exists (both UNVERIFIED on hardware; btrfs itself refuses
+// the second).
+func (s *Simulator) subvolumeRemove(st *statement) error {
+	return s.mutate(func(next *state) (bool, error) {
+		targets, err := resolve(st.items, s.subvolumeItems(next))
+		if err != nil {
+			return false, err
+		}
+		changed := false
+		for _, it := range targets {
+			sv := it.ref.(*subvolumeRecord)
+			for _, o := range next.Subvolumes {
+				if o != sv && within(o.Name, sv.Name) {
+					return changed, failure("subvolume %s holds subvolume %s", sv.Name, o.Name)
+				}
+			}
+			for _, d := range next.Disks {
+				if _, rel, err := s.splitPoolPath(d.FilePath); err == nil && within(rel, sv.Name) {
+					return changed, failure("subvolume %s is in use by disk %s", sv.Name, d.Slot)
+				}
+			}
+			if dir := filepath.ToSlash(filepath.Dir(sv.Name)); dir != "." && next.readOnlyAt(dir) != nil {
+				return changed, errReadOnly
+			}
+			if err := os.RemoveAll(s.hostPathRel(sv.Name)); err != nil {
+				return changed, failure("can not remove subvolume: %v", osReason(err))
+			}
+			for i, o := range next.Subvolumes {
+				if o == sv {
+					next.Subvolumes = append(next.Subvolumes[:i], next.Subvolumes[i+1:]...)
+					break
+				}
+			}
+			changed = true
+		}
+		return changed, nil
+	})
+}
