@@ -1,0 +1,111 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+)
+
+// Delete removes the volume: disk (which unexports it), backing file, and subvolume, in one script whose
+// read-back proves all three are gone. It succeeds when the volume does not exist. A disk under this name
+// that the driver did not make is refused with ErrNotOwned and left as it is.
+//
+// defaultLoc is where to look for leftovers when the disk is already gone (a delete that was interrupted
+// after removing the disk): without the disk there is no record of the path, and only the driver's default
+// base path is searched, by the exact names this driver gives.
+func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) error {
+	if err := rds.ValidName(id); err != nil {
+		return err
+	}
+	v, err := m.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return m.deleteLeftovers(ctx, id, defaultLoc)
+	case err != nil:
+		return err
+	}
+	steps, reads, err := removal(v.ID, v.FilePath, v.Location, v.Layout, true)
+	if err != nil {
+		return err
+	}
+	out, err := m.ros.Run(ctx, steps, reads...)
+	if err != nil {
+		return err
+	}
+	for i, items := range out {
+		if len(items) > 0 {
+			return fmt.Errorf("volume %q: %s still present after delete: %w", id, reads[i], ErrIncomplete)
+		}
+	}
+	klog.V(2).InfoS("deleted volume", "volumeID", id, "layout", v.Layout, "file", v.FilePath)
+	return nil
+}
+
+// deleteLeftovers removes a file and subvolume with this volume's exact names in loc when no disk refers to
+// them any more.
+func (m *Manager) deleteLeftovers(ctx context.Context, id string, loc Location) error {
+	layout, err := m.layoutFor(ctx, loc.Pool)
+	if err != nil {
+		return err
+	}
+	st, err := m.readState(ctx, id, loc, layout)
+	if err != nil {
+		return err
+	}
+	if st.disk != nil {
+		return fmt.Errorf("volume %q reappeared while deleting; retry: %w", id, ErrIncomplete)
+	}
+	if layout == LayoutSubvolume && !st.subvolume {
+		return nil
+	}
+	return m.removeLeftovers(ctx, id, loc, layout)
+}
+
+func (m *Manager) removeLeftovers(ctx context.Context, id string, loc Location, layout Layout) error {
+	steps, reads, err := removal(id, loc.FilePath(id, layout), loc, layout, false)
+	if err != nil {
+		return err
+	}
+	out, err := m.ros.Run(ctx, steps, reads...)
+	if err != nil {
+		return err
+	}
+	for i, items := range out {
+		if len(items) > 0 {
+			return fmt.Errorf("volume %q: %s still present after clean-up: %w", id, reads[i], ErrIncomplete)
+		}
+	}
+	klog.V(2).InfoS("removed leftovers of a volume without a disk", "volumeID", id, "location", loc.String())
+	return nil
+}
+
+// removal builds the ordered removal steps and the reads that must come back empty.
+func removal(id, filePath string, loc Location, layout Layout, withDisk bool) (steps, reads []rds.Cmd, err error) {
+	add := func(list *[]rds.Cmd, c rds.Cmd, e error) {
+		if e != nil && err == nil {
+			err = e
+		}
+		*list = append(*list, c)
+	}
+	if withDisk {
+		c, e := rds.RemoveDisk(id)
+		add(&steps, c, e)
+		c, e = rds.PrintDisks(rds.Eq("slot", id))
+		add(&reads, c, e)
+	}
+	c, e := rds.RemoveFile(filePath)
+	add(&steps, c, e)
+	c, e = rds.PrintFiles(rds.Eq("name", filePath))
+	add(&reads, c, e)
+	if layout == LayoutSubvolume {
+		c, e := rds.RemoveSubvolume(loc.Pool, loc.SubvolumeName(id))
+		add(&steps, c, e)
+		c, e = rds.PrintSubvolumes(rds.Eq("fs", loc.Pool), rds.Eq("name", loc.SubvolumeName(id)))
+		add(&reads, c, e)
+	}
+	return steps, reads, err
+}

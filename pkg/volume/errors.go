@@ -1,0 +1,20 @@
+package volume
+
+import "errors"
+
+// Errors of the volume domain. RouterOS errors from pkg/rds (rds.ErrNoSpace, rds.ErrUnavailable, ...) pass
+// through wrapped; the CSI layer maps both kinds to gRPC codes in one place.
+var (
+	// ErrNotFound: no such volume (or snapshot) on the RDS.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: the name is taken by something incompatible with the request.
+	ErrAlreadyExists = errors.New("already exists with different properties")
+	// ErrOutOfRange: the size asked for cannot be given within the limits.
+	ErrOutOfRange = errors.New("size out of range")
+	// ErrNotOwned: a disk or file with this name exists but was not made by this driver; it is never changed.
+	ErrNotOwned = errors.New("not created by this driver")
+	// ErrUnsupported: the operation cannot work on this volume or pool (e.g. a snapshot of a flat file).
+	ErrUnsupported = errors.New("not supported here")
+	// ErrIncomplete: the RDS did not end in the state the operation asked for; a retry converges.
+	ErrIncomplete = errors.New("operation did not complete on the RDS")
+)

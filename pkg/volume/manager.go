@@ -1,0 +1,353 @@
+// Package volume is the volume domain of the driver: how a CSI volume maps onto RDS disks, files and btrfs
+// subvolumes (design §2), and the create/delete/expand flows that converge after a crash at any step. It
+// speaks to the RDS only through the RouterOS interface, and spends one SSH exec per operation on the
+// normal path: the mutations and their read-back run as one RouterOS script.
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/routeros"
+)
+
+// RouterOS is what this package needs from the RDS: run mutations and reads as one script.
+type RouterOS interface {
+	Run(ctx context.Context, steps []rds.Cmd, reads ...rds.Cmd) ([][]routeros.Item, error)
+}
+
+// Manager creates, grows, reads and deletes volumes on one RDS.
+type Manager struct {
+	ros    RouterOS
+	poolFS sync.Map // pool name -> filesystem ("btrfs", "xfs", ...); a pool's filesystem never changes
+}
+
+// NewManager returns a Manager that talks to the RDS through ros.
+func NewManager(ros RouterOS) *Manager { return &Manager{ros: ros} }
+
+// CreateRequest is a volume to create.
+type CreateRequest struct {
+	ID            string
+	RequiredBytes int64
+	LimitBytes    int64
+	Location      Location
+	Port          int
+}
+
+// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
+// exec (plus one, once per pool and process, to learn the pool's filesystem).
+func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
+	if err := rds.ValidName(r.ID); err != nil {
+		return nil, err
+	}
+	size, err := RoundSize(r.RequiredBytes, r.LimitBytes)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := m.layoutFor(ctx, r.Location.Pool)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.add(ctx, r, size, layout, true)
+	if err == nil || errors.Is(err, rds.ErrInvalid) {
+		return v, err
+	}
+	klog.V(2).InfoS("create did not finish in one script; reading the RDS to converge", "volumeID", r.ID, "err", err)
+	return m.converge(ctx, r, size, layout, err)
+}
+
+// add runs the creating script: the subvolume (if wanted), the exported disk, and the disk's read-back.
+func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout Layout, withSubvolume bool) (*Volume, error) {
+	var steps []rds.Cmd
+	if layout == LayoutSubvolume && withSubvolume {
+		c, err := rds.AddSubvolume(r.Location.Pool, r.Location.SubvolumeName(r.ID))
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, c)
+	}
+	add, err := rds.AddFileDisk(rds.FileDiskSpec{
+		Slot: r.ID, FilePath: r.Location.FilePath(r.ID, layout), SizeBytes: size, NQN: NQN(r.ID), Port: r.Port,
+	})
+	if err != nil {
+		return nil, err
+	}
+	steps = append(steps, add)
+	read, err := rds.PrintDisks(rds.Eq("slot", r.ID))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.ros.Run(ctx, steps, read)
+	if err != nil {
+		return nil, err
+	}
+	v, err := oneVolume(out[0], r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return v, checkCreated(v, r, size)
+}
+
+// converge reads what a failed or repeated create left on the RDS and finishes it, returns the existing
+// volume, or cleans up what it made.
+func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, layout Layout, cause error) (*Volume, error) {
+	st, err := m.readState(ctx, r.ID, r.Location, layout)
+	if err != nil {
+		return nil, fmt.Errorf("%w (while reading state after: %v)", err, cause)
+	}
+	if st.disk != nil {
+		v, err := fromDisk(st.disk)
+		if err != nil {
+			return nil, fmt.Errorf("volume name %q is taken on the RDS: %v: %w", r.ID, err, ErrAlreadyExists)
+		}
+		if err := compatible(v, r); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if errors.Is(cause, rds.ErrNoSpace) {
+		// The disk was refused; remove the empty subvolume the same script may have made, so nothing is
+		// left behind, and report the RDS's own words.
+		if layout == LayoutSubvolume && st.subvolume {
+			if err := m.removeLeftovers(ctx, r.ID, r.Location, layout); err != nil {
+				klog.ErrorS(err, "could not remove the subvolume of a refused create", "volumeID", r.ID)
+			}
+		}
+		return nil, cause
+	}
+	return m.add(ctx, r, size, layout, !st.subvolume)
+}
+
+type state struct {
+	disk      *rds.Disk
+	subvolume bool
+}
+
+// readState reads the disk for id and whether its subvolume exists, in one exec.
+func (m *Manager) readState(ctx context.Context, id string, loc Location, layout Layout) (state, error) {
+	reads := []rds.Cmd{}
+	c, err := rds.PrintDisks(rds.Eq("slot", id))
+	if err != nil {
+		return state{}, err
+	}
+	reads = append(reads, c)
+	if layout == LayoutSubvolume {
+		c, err := rds.PrintSubvolumes(rds.Eq("fs", loc.Pool), rds.Eq("name", loc.SubvolumeName(id)))
+		if err != nil {
+			return state{}, err
+		}
+		reads = append(reads, c)
+	}
+	out, err := m.ros.Run(ctx, nil, reads...)
+	if err != nil {
+		return state{}, err
+	}
+	var st state
+	disks, err := rds.DisksFrom(out[0])
+	if err != nil {
+		return state{}, err
+	}
+	if len(disks) > 0 {
+		st.disk = &disks[0]
+	}
+	if layout == LayoutSubvolume {
+		st.subvolume = len(out[1]) > 0
+	}
+	return st, nil
+}
+
+// Get reads one volume. A disk that exists but is not this driver's is reported as ErrNotOwned.
+func (m *Manager) Get(ctx context.Context, id string) (*Volume, error) {
+	if err := rds.ValidName(id); err != nil {
+		return nil, err
+	}
+	read, err := rds.PrintDisks(rds.Eq("slot", id))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.ros.Run(ctx, nil, read)
+	if err != nil {
+		return nil, err
+	}
+	return oneVolume(out[0], id)
+}
+
+// List returns every volume of this driver on the RDS, sorted by id.
+func (m *Manager) List(ctx context.Context) ([]Volume, error) {
+	read, err := rds.PrintDisks(rds.Match("nvme-tcp-server-nqn", `^nqn\.2000-02\.com\.mikrotik:`))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.ros.Run(ctx, nil, read)
+	if err != nil {
+		return nil, err
+	}
+	disks, err := rds.DisksFrom(out[0])
+	if err != nil {
+		return nil, err
+	}
+	vols := make([]Volume, 0, len(disks))
+	for i := range disks {
+		v, err := fromDisk(&disks[i])
+		if err != nil {
+			continue // a disk under our NQN prefix that we did not make (another tool's): not listed
+		}
+		vols = append(vols, *v)
+	}
+	sort.Slice(vols, func(i, j int) bool { return vols[i].ID < vols[j].ID })
+	return vols, nil
+}
+
+// Expand grows the volume to at least requiredBytes (never shrinks) and returns the size the RDS reports.
+func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
+	v, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	size, err := RoundSize(requiredBytes, limitBytes)
+	if err != nil {
+		return nil, err
+	}
+	if v.SizeBytes >= size {
+		return v, nil
+	}
+	set, err := rds.SetDiskSize(id, size)
+	if err != nil {
+		return nil, err
+	}
+	read, err := rds.PrintDisks(rds.Eq("slot", id))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.ros.Run(ctx, []rds.Cmd{set}, read)
+	if err != nil {
+		return nil, err
+	}
+	nv, err := oneVolume(out[0], id)
+	if err != nil {
+		return nil, err
+	}
+	if nv.SizeBytes < size {
+		return nil, fmt.Errorf("volume %q is %d bytes after resizing to %d: %w", id, nv.SizeBytes, size, ErrIncomplete)
+	}
+	return nv, nil
+}
+
+// Capacity is the free space of a pool, as the RDS reports it.
+func (m *Manager) Capacity(ctx context.Context, pool string) (int64, error) {
+	d, err := m.pool(ctx, pool)
+	if err != nil {
+		return 0, err
+	}
+	return d.FreeBytes, nil
+}
+
+func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
+	read, err := rds.PrintDisks(rds.Eq("mount-point", pool))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.ros.Run(ctx, nil, read)
+	if err != nil {
+		return nil, err
+	}
+	disks, err := rds.DisksFrom(out[0])
+	if err != nil {
+		return nil, err
+	}
+	if len(disks) == 0 {
+		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNotFound)
+	}
+	m.poolFS.Store(pool, disks[0].FS)
+	return &disks[0], nil
+}
+
+// PoolFS is the filesystem of a pool ("btrfs", "xfs", ...), read once per process.
+func (m *Manager) PoolFS(ctx context.Context, pool string) (string, error) {
+	if fs, ok := m.poolFS.Load(pool); ok {
+		return fs.(string), nil
+	}
+	d, err := m.pool(ctx, pool)
+	if err != nil {
+		return "", err
+	}
+	return d.FS, nil
+}
+
+func (m *Manager) layoutFor(ctx context.Context, pool string) (Layout, error) {
+	fs, err := m.PoolFS(ctx, pool)
+	if err != nil {
+		return "", err
+	}
+	if fs == "btrfs" {
+		return LayoutSubvolume, nil
+	}
+	return LayoutFlat, nil
+}
+
+func oneVolume(items []routeros.Item, id string) (*Volume, error) {
+	disks, err := rds.DisksFrom(items)
+	if err != nil {
+		return nil, err
+	}
+	if len(disks) == 0 {
+		return nil, fmt.Errorf("volume %q: %w", id, ErrNotFound)
+	}
+	return fromDisk(&disks[0])
+}
+
+// checkCreated verifies the read-back of a fresh create: the RDS must have what was asked for.
+func checkCreated(v *Volume, r CreateRequest, size int64) error {
+	switch {
+	case v.SizeBytes < size:
+		return fmt.Errorf("volume %q was created with %d bytes, %d asked: %w", r.ID, v.SizeBytes, size, ErrIncomplete)
+	case !v.Exported:
+		return fmt.Errorf("volume %q was created but is not exported over NVMe/TCP: %w", r.ID, ErrIncomplete)
+	}
+	return nil
+}
+
+// compatible decides whether an existing volume satisfies a repeated CreateVolume with the same name.
+func compatible(v *Volume, r CreateRequest) error {
+	if v.Location != r.Location {
+		return fmt.Errorf("volume %q exists in %s, not in %s: %w", r.ID, v.Location, r.Location, ErrAlreadyExists)
+	}
+	if v.SizeBytes < r.RequiredBytes || (r.LimitBytes > 0 && v.SizeBytes > r.LimitBytes) {
+		return fmt.Errorf("volume %q exists with %d bytes, outside the requested range [%d, %d]: %w",
+			r.ID, v.SizeBytes, r.RequiredBytes, r.LimitBytes, ErrAlreadyExists)
+	}
+	if !v.Exported {
+		return fmt.Errorf("volume %q exists but is not exported: %w", r.ID, ErrIncomplete)
+	}
+	return nil
+}
+
+// Health reads a volume and says what is wrong with it, or "" when nothing is: the disk must be exported
+// and its backing file must exist.
+func (m *Manager) Health(ctx context.Context, id string) (*Volume, string, error) {
+	v, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if !v.Exported {
+		return v, fmt.Sprintf("disk %s is not exported over NVMe/TCP", id), nil
+	}
+	read, err := rds.PrintFiles(rds.Eq("name", v.FilePath))
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := m.ros.Run(ctx, nil, read)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(out[0]) == 0 {
+		return v, fmt.Sprintf("the backing file %s of disk %s is missing on the RDS", v.FilePath, id), nil
+	}
+	return v, "", nil
+}
