@@ -1,0 +1,56 @@
+// Command rds-csi is the CSI driver for MikroTik ROSE Data Server storage. It only parses flags; the
+// driver package does the rest.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/driver"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	var cfg driver.Config
+	mode := flag.String("mode", "all", "services to run: controller, node or all")
+	flag.StringVar(&cfg.Endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix socket)")
+	flag.StringVar(&cfg.NodeID, "node-id", "", "this node's name (required for node and all modes)")
+	flag.StringVar(&cfg.DriverName, "driver-name", driver.DefaultDriverName, "CSI driver name")
+	flag.StringVar(&cfg.RDSAddress, "rds-address", "", "RDS management address, HOST[:PORT] (SSH, default port 22)")
+	flag.StringVar(&cfg.RDSUser, "rds-user", "admin", "RouterOS user for SSH")
+	flag.StringVar(&cfg.RDSKeyFile, "rds-key-file", "", "SSH private key of that user")
+	flag.StringVar(&cfg.RDSHostKeyFile, "rds-host-key", "", "the RDS's SSH host key: a known_hosts line or a public key")
+	flag.BoolVar(&cfg.RDSInsecureHostKey, "rds-insecure-skip-host-key-check", false, "do not verify the RDS host key (tests only)")
+	flag.StringVar(&cfg.RDSSimulatorDir, "rds-simulator", "", "start an embedded RDS simulator keeping its state in DIR and use it")
+	flag.BoolVar(&cfg.RDSOneCommandPerExec, "rds-one-command-per-exec", false, "send one RouterOS command per SSH exec instead of one script per operation")
+	flag.DurationVar(&cfg.RDSCommandTimeout, "rds-command-timeout", 0, "timeout of one RouterOS exec (default 30s)")
+	flag.StringVar(&cfg.BasePath, "base-path", "pool/k8s", "default <pool>/<directory> for volumes, when a StorageClass names none")
+	flag.StringVar(&cfg.NVMeAddress, "nvme-address", "", "NVMe/TCP data-plane address of the RDS (default: the host of --rds-address)")
+	flag.IntVar(&cfg.NVMePort, "nvme-port", 4420, "default NVMe/TCP port")
+	flag.StringVar(&cfg.NVMeInitiator, "nvme-initiator", "", "node data path: nvme-cli (kernel NVMe/TCP) or loop (simulator files as loop devices); default loop with --rds-simulator, else nvme-cli")
+	klog.InitFlags(nil)
+	flag.Parse()
+
+	m, err := driver.ParseMode(*mode)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rds-csi:", err)
+		os.Exit(2)
+	}
+	cfg.Mode, cfg.Version = m, version
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := driver.Run(ctx, cfg); err != nil {
+		klog.ErrorS(err, "rds-csi stopped")
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}

@@ -1,0 +1,261 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/volume"
+)
+
+// Controller handlers are thin: validate, take the per-volume guard, call one domain function, and map
+// its error to a code in toStatus.
+
+// CreateVolume creates a volume named by the CSI name; the same name with a compatible request returns the
+// same volume.
+func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	name := req.GetName()
+	if name == "" {
+		return nil, invalid("volume name is missing")
+	}
+	if err := rds.ValidName(name); err != nil {
+		return nil, invalid("volume name %q cannot be used as an RDS disk name: %v", name, err)
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
+	if req.GetVolumeContentSource() != nil {
+		return nil, status.Error(codes.InvalidArgument, "volume content sources (snapshots, clones) are not supported by this driver version")
+	}
+	p, err := d.parseParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	release, err := d.guard.acquire(name)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	v, err := d.volumes.Create(ctx, volume.CreateRequest{
+		ID: name, RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
+		Location: p.location, Port: p.nvmePort,
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	klog.InfoS("volume ready", "volumeID", v.ID, "bytes", v.SizeBytes, "file", v.FilePath, "layout", v.Layout)
+	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+		VolumeId: v.ID, CapacityBytes: v.SizeBytes, VolumeContext: p.volumeContext(v),
+	}}, nil
+}
+
+// DeleteVolume removes the volume's disk, file and subvolume; a volume that does not exist is success.
+func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	if err := d.volumes.Delete(ctx, id, d.opts.DefaultLocation); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// ControllerExpandVolume grows the disk; filesystem volumes then need the node to grow the filesystem.
+func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetCapacityRange() == nil {
+		return nil, invalid("capacity range is missing")
+	}
+	if c := req.GetVolumeCapability(); c != nil {
+		if err := checkCapability(c); err != nil {
+			return nil, invalid("unsupported volume capability: %v", err)
+		}
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	v, err := d.volumes.Expand(ctx, id, req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	nodeExpansion := req.GetVolumeCapability().GetBlock() == nil
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: v.SizeBytes, NodeExpansionRequired: nodeExpansion}, nil
+}
+
+// ValidateVolumeCapabilities confirms the capabilities this driver can serve for an existing volume.
+func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetVolumeCapabilities()) == 0 {
+		return nil, invalid("volume capabilities are missing")
+	}
+	if _, err := d.volumes.Get(ctx, id); err != nil {
+		return nil, toStatus(err)
+	}
+	for _, c := range req.GetVolumeCapabilities() {
+		if err := checkCapability(c); err != nil {
+			return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+		}
+	}
+	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
+		VolumeContext: req.GetVolumeContext(), VolumeCapabilities: req.GetVolumeCapabilities(), Parameters: req.GetParameters(),
+	}}, nil
+}
+
+// ListVolumes pages through the driver's volumes in id order.
+func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
+	vols, next, err := d.page(ctx, req.GetMaxEntries(), req.GetStartingToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &csi.ListVolumesResponse{NextToken: next}
+	for i := range vols {
+		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{
+			Volume: &csi.Volume{VolumeId: vols[i].ID, CapacityBytes: vols[i].SizeBytes},
+			Status: &csi.ListVolumesResponse_VolumeStatus{},
+		})
+	}
+	return resp, nil
+}
+
+// page returns one page of volumes. The token is the id to start from, so a page stays correct when
+// volumes come and go between calls; a token that names no volume any more is Aborted (list again).
+func (d *Driver) page(ctx context.Context, maxEntries int32, start string) ([]volume.Volume, string, error) {
+	if maxEntries < 0 {
+		return nil, "", invalid("max_entries must not be negative")
+	}
+	if start != "" && rds.ValidName(start) != nil {
+		return nil, "", status.Errorf(codes.Aborted, "starting token %q is not one this driver gave out", start)
+	}
+	vols, err := d.volumes.List(ctx)
+	if err != nil {
+		return nil, "", toStatus(err)
+	}
+	first := sort.Search(len(vols), func(i int) bool { return vols[i].ID >= start })
+	if start != "" && (first == len(vols) || vols[first].ID != start) {
+		return nil, "", status.Errorf(codes.Aborted, "starting token %q no longer names a volume; list again from the start", start)
+	}
+	vols = vols[first:]
+	next := ""
+	if n := int(maxEntries); n > 0 && n < len(vols) {
+		next = vols[n].ID
+		vols = vols[:n]
+	}
+	return vols, next, nil
+}
+
+// GetCapacity reports the pool's free space as the RDS counts it.
+func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
+	for _, c := range req.GetVolumeCapabilities() {
+		if checkCapability(c) != nil {
+			return &csi.GetCapacityResponse{}, nil // no capacity for volumes this driver cannot make
+		}
+	}
+	p, err := d.parseParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	free, err := d.volumes.Capacity(ctx, p.location.Pool)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.GetCapacityResponse{AvailableCapacity: free, MinimumVolumeSize: wrapperspb.Int64(volume.MinSize)}, nil
+}
+
+// ControllerGetVolume reads one volume.
+func (d *Driver) ControllerGetVolume(ctx context.Context, req *csi.ControllerGetVolumeRequest) (*csi.ControllerGetVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	v, err := d.volumes.Get(ctx, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.ControllerGetVolumeResponse{
+		Volume: &csi.Volume{VolumeId: v.ID, CapacityBytes: v.SizeBytes},
+		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{},
+	}, nil
+}
+
+// ControllerGetVolumeHealth reports a volume INACCESSIBLE when its disk is not exported or its backing file
+// is gone; an empty list means healthy.
+func (d *Driver) ControllerGetVolumeHealth(ctx context.Context, req *csi.ControllerGetVolumeHealthRequest) (*csi.ControllerGetVolumeHealthResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	_, problem, err := d.volumes.Health(ctx, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.ControllerGetVolumeHealthResponse{VolumeHealth: volumeHealth(id, problem)}, nil
+}
+
+// ControllerListVolumeHealth pages through the health of every volume. It reads the disks once; a disk's
+// file is not checked here (that costs one exec per volume), only its export.
+func (d *Driver) ControllerListVolumeHealth(ctx context.Context, req *csi.ControllerListVolumeHealthRequest) (*csi.ControllerListVolumeHealthResponse, error) {
+	vols, next, err := d.page(ctx, req.GetMaxEntries(), req.GetStartingToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &csi.ControllerListVolumeHealthResponse{NextToken: next}
+	for i := range vols {
+		resp.Entries = append(resp.Entries, volumeHealth(vols[i].ID, exportProblem(&vols[i])))
+	}
+	return resp, nil
+}
+
+// ControllerGetCapabilities lists the controller capabilities declared in capabilities.go.
+func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: controllerServiceCapabilities()}, nil
+}
+
+func exportProblem(v *volume.Volume) string {
+	if !v.Exported {
+		return fmt.Sprintf("disk %s is not exported over NVMe/TCP", v.ID)
+	}
+	return ""
+}
+
+func volumeHealth(id, problem string) *csi.VolumeHealth {
+	h := &csi.VolumeHealth{VolumeId: id}
+	if problem != "" {
+		h.HealthStatuses = []*csi.VolumeHealth_VolumeHealthEntry{{
+			Status: csi.VolumeHealthErrorType_INACCESSIBLE, Reason: "RDSDiskUnavailable", Message: problem,
+		}}
+	}
+	return h
+}
+
+// volumeID checks a volume id from a request. An id that could never be an RDS disk name is refused
+// before anything is sent to the RDS.
+func volumeID(id string) (string, error) {
+	if id == "" {
+		return "", invalid("volume id is missing")
+	}
+	if err := rds.ValidName(id); err != nil {
+		return "", invalid("volume id %q is not a valid RDS disk name: %v", id, err)
+	}
+	return id, nil
+}

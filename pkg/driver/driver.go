@@ -1,0 +1,212 @@
+// Package driver is the CSI driver: identity, controller and node services over gRPC on a unix socket,
+// with every outside dependency (the RDS, the NVMe initiator, the mounter, Kubernetes) behind a small
+// interface passed in at construction. This file wires a running process together from its Config.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/mount"
+	"github.com/rds-csi/rds-csi/pkg/nvme"
+	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/rdssim"
+	"github.com/rds-csi/rds-csi/pkg/volume"
+)
+
+// DefaultDriverName is the CSI driver name existing users' volumes carry.
+const DefaultDriverName = "rds.csi.srvlab.io"
+
+// Config is everything a process needs, as given on the command line.
+type Config struct {
+	Mode       Mode
+	Endpoint   string
+	NodeID     string
+	DriverName string
+	Version    string
+
+	RDSAddress          string // host[:port]
+	RDSUser             string
+	RDSKeyFile          string
+	RDSHostKeyFile      string
+	RDSInsecureHostKey  bool   // tests only: accept any host key
+	RDSSimulatorDir     string // start an embedded simulator here and use it
+	RDSOneCommandPerExec bool
+	RDSCommandTimeout   time.Duration
+
+	BasePath    string
+	NVMeAddress string
+	NVMePort    int
+
+	// NVMeInitiator is "nvme-cli" (the kernel NVMe/TCP initiator) or "loop" (the simulator's backing files
+	// as loop devices); empty picks loop with --rds-simulator and nvme-cli otherwise.
+	NVMeInitiator string
+}
+
+// Run starts the configured services and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.DriverName == "" {
+		cfg.DriverName = DefaultDriverName
+	}
+	loc, err := volume.ParseLocation(cfg.BasePath)
+	if err != nil {
+		return fmt.Errorf("--base-path: %w", err)
+	}
+	opts := Options{Mode: cfg.Mode, DriverName: cfg.DriverName, Version: cfg.Version, NodeID: cfg.NodeID,
+		DefaultLocation: loc, NVMeAddress: cfg.NVMeAddress, NVMePort: cfg.NVMePort}
+	var deps Deps
+
+	var sim *rdssim.Simulator
+	if cfg.RDSSimulatorDir != "" {
+		sim, err = startSimulator(cfg.RDSSimulatorDir, loc.Pool)
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		cfg.RDSAddress, cfg.RDSUser = sim.Addr(), "admin"
+		cfg.RDSKeyFile, cfg.RDSHostKeyFile = sim.ClientKeyFile(), sim.KnownHostsFile()
+		if opts.NVMeAddress == "" {
+			opts.NVMeAddress = "127.0.0.1"
+		}
+	}
+
+	var volumes *volume.Manager
+	if cfg.Mode.runsController() || sim != nil {
+		client, err := newRDSClient(cfg)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if opts.NVMeAddress == "" {
+			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
+		}
+		volumes = volume.NewManager(client)
+		if cfg.Mode.runsController() {
+			deps.Volumes, deps.Prober = volumes, client
+		}
+	}
+
+	if cfg.Mode.runsNode() {
+		deps.Mounter = mount.NewLinux(mount.Options{})
+		deps.Initiator, err = newInitiator(cfg, sim, volumes, loc)
+		if err != nil {
+			return err
+		}
+	}
+
+	d, err := New(opts, deps)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- d.Serve(cfg.Endpoint) }()
+	select {
+	case <-ctx.Done():
+		d.Stop()
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// newInitiator picks the node's data path. The loop initiator attaches files on this machine, so it runs only
+// against the embedded simulator, whose files it can find; it is refused for a real RDS.
+func newInitiator(cfg Config, sim *rdssim.Simulator, volumes *volume.Manager, loc volume.Location) (nvme.Initiator, error) {
+	kind := cfg.NVMeInitiator
+	if kind == "" {
+		kind = "nvme-cli"
+		if sim != nil {
+			kind = "loop"
+		}
+	}
+	switch kind {
+	case "nvme-cli":
+		return nvme.NewCLI(nvme.CLIOptions{}), nil
+	case "loop":
+		if sim == nil {
+			return nil, errors.New("--nvme-initiator=loop works only with --rds-simulator: it attaches the simulator's files as loop devices")
+		}
+		return nvme.NewLoop(simulatorFiles(sim, volumes, loc), nvme.LoopOptions{}), nil
+	}
+	return nil, fmt.Errorf("--nvme-initiator %q is not nvme-cli or loop", kind)
+}
+
+// simulatorFiles resolves an NQN to the simulator's backing file of that volume: the disk's own file-path
+// while the disk exists, else where this driver would have put it (a volume deleted while attached must
+// still be detachable).
+func simulatorFiles(sim *rdssim.Simulator, volumes *volume.Manager, loc volume.Location) nvme.BackingFileResolver {
+	return func(ctx context.Context, nqn string) (string, error) {
+		id, ok := strings.CutPrefix(nqn, volume.NQNPrefix)
+		if !ok || rds.ValidName(id) != nil {
+			return "", fmt.Errorf("NQN %q is not one of this driver's", nqn)
+		}
+		v, err := volumes.Get(ctx, id)
+		switch {
+		case err == nil:
+			return sim.HostPath(v.FilePath)
+		case errors.Is(err, volume.ErrNotFound):
+			return sim.HostPath(loc.FilePath(id, volume.LayoutSubvolume))
+		}
+		return "", err
+	}
+}
+
+func startSimulator(dir, pool string) (*rdssim.Simulator, error) {
+	// The simulator's command log goes to standard output, as rds-sim's does: one line per command.
+	sim, err := rdssim.New(rdssim.Config{Listen: "127.0.0.1:0", DataDir: dir, PoolName: pool, Log: os.Stdout})
+	if err != nil {
+		return nil, fmt.Errorf("embedded RDS simulator in %s: %w", dir, err)
+	}
+	if err := sim.Start(); err != nil {
+		return nil, fmt.Errorf("embedded RDS simulator: %w", err)
+	}
+	klog.InfoS("embedded RDS simulator running", "address", sim.Addr(), "dataDir", dir)
+	return sim, nil
+}
+
+// newRDSClient builds the RouterOS client. A missing or unreadable host key is an error: the driver never
+// falls back to trusting whatever answers.
+func newRDSClient(cfg Config) (*rds.Client, error) {
+	if cfg.RDSAddress == "" {
+		return nil, errors.New("--rds-address is required (or --rds-simulator DIR to try the driver without an RDS)")
+	}
+	addr := cfg.RDSAddress
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "22")
+	}
+	signer, err := rds.LoadPrivateKey(cfg.RDSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--rds-key-file: %w", err)
+	}
+	var hostKey ssh.HostKeyCallback
+	switch {
+	case cfg.RDSInsecureHostKey:
+		klog.Warning("--rds-insecure-skip-host-key-check: the RDS host key is NOT verified; use only in tests")
+		hostKey = ssh.InsecureIgnoreHostKey() //nolint:gosec // explicitly requested, for tests only
+	case cfg.RDSHostKeyFile == "":
+		return nil, errors.New("--rds-host-key is required: the RDS's SSH host key (a known_hosts line or public key); " +
+			"get it with `ssh-keyscan <rds>` and check its fingerprint on the RDS console")
+	default:
+		hostKey, err = rds.LoadHostKey(cfg.RDSHostKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--rds-host-key: %w", err)
+		}
+	}
+	return rds.New(rds.Config{Address: addr, User: cfg.RDSUser, Signer: signer, HostKeyCallback: hostKey,
+		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec})
+}
+
+func hostOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
