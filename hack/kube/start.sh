@@ -57,7 +57,9 @@ echo $! > etcd.pid
 
 # kube-apiserver 1.37 on a loopback-only network needs --endpoint-reconciler-type=none with
 # --advertise-address=127.0.0.1. Priority-and-fairness is off so that bursts of test requests are
-# not queued by a flow-control configuration nobody bootstrapped.
+# not queued by a flow-control configuration nobody bootstrapped. There is no controller-manager,
+# so nothing would ever remove the pv/pvc-protection finalizers that StorageObjectInUseProtection
+# adds: with it, deleting a test PV or PVC would hang forever.
 "$KUBE_APISERVER" --etcd-servers="http://127.0.0.1:$ETCD_PORT" --bind-address=127.0.0.1 \
   --advertise-address=127.0.0.1 --secure-port="$KAS_PORT" --cert-dir="$D/certs" \
   --tls-cert-file=pki/apiserver.crt --tls-private-key-file=pki/apiserver.key \
@@ -65,7 +67,7 @@ echo $! > etcd.pid
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file=pki/sa.pub --service-account-signing-key-file=pki/sa.key \
   --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
-  --disable-admission-plugins=ServiceAccount --enable-priority-and-fairness=false \
+  --disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection --enable-priority-and-fairness=false \
   --endpoint-reconciler-type=none > kas.log 2>&1 &
 echo $! > kas.pid
 

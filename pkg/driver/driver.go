@@ -33,14 +33,14 @@ type Config struct {
 	DriverName string
 	Version    string
 
-	RDSAddress          string // host[:port]
-	RDSUser             string
-	RDSKeyFile          string
-	RDSHostKeyFile      string
-	RDSInsecureHostKey  bool   // tests only: accept any host key
-	RDSSimulatorDir     string // start an embedded simulator here and use it
+	RDSAddress           string // host[:port]
+	RDSUser              string
+	RDSKeyFile           string
+	RDSHostKeyFile       string
+	RDSInsecureHostKey   bool   // tests only: accept any host key
+	RDSSimulatorDir      string // start an embedded simulator here and use it
 	RDSOneCommandPerExec bool
-	RDSCommandTimeout   time.Duration
+	RDSCommandTimeout    time.Duration
 
 	BasePath    string
 	NVMeAddress string

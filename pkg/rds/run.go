@@ -69,11 +69,7 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	for i, cmd := range cmds {
-		fmt.Fprintf(&b, "%s\n:put \"%s\"\n", cmd.text, marker(token, i))
-	}
-	script := b.String()
+	script := buildScript(token, cmds)
 	verb := "script"
 	if len(cmds) == 1 {
 		verb = cmds[0].verb
@@ -87,44 +83,60 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 		c.observe(verb, start, err)
 		return nil, err
 	}
+	klog.V(4).InfoS("ran RouterOS script", "script", script, "output", res.output(), "exit", res.exit)
+	out, resumeAt, err := interpretScript(script, token, steps, reads, res)
+	if resumeAt >= 0 {
+		// RouterOS may stop at "no such item" for something already removed: that step is done, and the
+		// rest of the script runs again as a new one.
+		c.observe(verb, start, nil)
+		klog.V(2).InfoS("removal target already gone; continuing", "command", steps[resumeAt-1].text)
+		return c.runScript(ctx, steps[resumeAt:], reads)
+	}
+	c.observe(verb, start, err)
+	return out, err
+}
+
+// buildScript puts a marker after every command: command i is on line 2i+1, its marker on line 2i+2.
+func buildScript(token string, cmds []Cmd) string {
+	var b strings.Builder
+	for i, cmd := range cmds {
+		fmt.Fprintf(&b, "%s\n:put \"%s\"\n", cmd.text, marker(token, i))
+	}
+	return b.String()
+}
+
+// interpretScript decides from a script's output and exit status whether it ran to its end, and parses
+// the reads. When a removal stopped the script only because its target was already gone, resumeAt is the
+// index of the step to continue from; otherwise it is -1.
+func interpretScript(script, token string, steps, reads []Cmd, res execResult) (out [][]routeros.Item, resumeAt int, err error) {
+	cmds := append(append([]Cmd{}, steps...), reads...)
 	sections, n := splitAtMarkers(res.stdout, token, len(cmds))
-	klog.V(4).InfoS("ran RouterOS script", "script", script, "output", res.output(), "exit", res.exit, "completed", n)
 	if n < len(cmds) {
 		failed, cerr := scriptFailure(script, cmds, n, sections[n], res)
 		if failed == n && failed < len(steps) && cmds[failed].missingOK && errors.Is(cerr, ErrNotFound) {
-			// RouterOS may stop at "no such item" for something already removed: that step is done, and the
-			// rest of the script runs again as a new one.
-			c.observe(verb, start, nil)
-			klog.V(2).InfoS("removal target already gone; continuing", "command", cmds[failed].text)
-			return c.runScript(ctx, steps[failed+1:], reads)
+			return nil, failed + 1, nil
 		}
-		c.observe(verb, start, cerr)
-		return nil, cerr
+		return nil, -1, cerr
 	}
 	if res.exit > 0 {
 		// Every marker is there, so every command ran; still, the RDS says something failed.
-		err := &CommandError{Kind: ErrProtocol, Script: script, ExitStatus: res.exit,
+		return nil, -1, &CommandError{Kind: ErrProtocol, Script: script, ExitStatus: res.exit,
 			Output: fmt.Sprintf("the script ran to its end but exited with status %d: %s", res.exit, res.output())}
-		c.observe(verb, start, err)
-		return nil, err
 	}
 	for i := range steps {
-		if out := strings.TrimSpace(sections[i]); out != "" {
-			klog.V(2).InfoS("RouterOS printed something for a command that succeeded", "command", steps[i].text, "output", out)
+		if text := strings.TrimSpace(sections[i]); text != "" {
+			klog.V(2).InfoS("RouterOS printed something for a command that succeeded", "command", steps[i].text, "output", text)
 		}
 	}
-	out := make([][]routeros.Item, len(reads))
+	out = make([][]routeros.Item, len(reads))
 	for j, r := range reads {
 		items, err := parseRead(r, sections[len(steps)+j])
 		if err != nil {
-			err = readError(script, r, sections[len(steps)+j], res.exit, err)
-			c.observe(verb, start, err)
-			return nil, err
+			return nil, -1, readError(script, r, sections[len(steps)+j], res.exit, err)
 		}
 		out[j] = items
 	}
-	c.observe(verb, start, nil)
-	return out, nil
+	return out, -1, nil
 }
 
 // scriptFailure explains a script that stopped after n commands. RouterOS reports parse errors with

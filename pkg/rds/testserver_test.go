@@ -22,7 +22,7 @@ import (
 // prints x, other lines are answered by respond, and the first failure stops the script. Hooks inject the
 // faults a real RDS shows: hangs, dropped connections, missing exit status.
 type testServer struct {
-	t        *testing.T
+	t        testing.TB
 	ln       net.Listener
 	hostKey  ssh.Signer
 	config   *ssh.ServerConfig
@@ -60,7 +60,7 @@ const (
 )
 
 // newTestServer starts a server with an ed25519 host key, plus extraHostKeys if given.
-func newTestServer(t *testing.T, extraHostKeys ...ssh.Signer) *testServer {
+func newTestServer(t testing.TB, extraHostKeys ...ssh.Signer) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
@@ -297,7 +297,7 @@ func (s *testServer) runScript(script string, onlyFirst bool) (string, bool) {
 	return out.String(), false
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
