@@ -350,3 +350,37 @@ func TestTrafficAndPing(t *testing.T) {
 		t.Fatalf("Ping answered with something else = %v, want ErrProtocol", err)
 	}
 }
+
+func TestObserveVerbs(t *testing.T) {
+	tests := []struct {
+		oneCmd bool
+		steps  int
+		want   []observation
+	}{
+		{false, 2, []observation{{"script", "ok"}}},
+		{false, 0, []observation{{"disk.print", "ok"}}},
+		{true, 2, []observation{{"subvolume.add", "ok"}, {"disk.add", "ok"}, {"disk.print", "ok"}}},
+	}
+	for _, tc := range tests {
+		srv := newTestServer(t)
+		var seen []observation
+		var mu sync.Mutex
+		c := srv.client(Config{OneCommandPerExec: tc.oneCmd, Observe: func(verb, outcome string, d time.Duration) {
+			mu.Lock()
+			seen = append(seen, observation{verb, outcome})
+			mu.Unlock()
+		}})
+		steps, read := createCmds(t)
+		if _, err := c.Run(context.Background(), steps[:tc.steps], read); err != nil {
+			t.Fatal(err)
+		}
+		srv.setHook(func(int, string) action { return actDropBefore })
+		_, _ = c.Run(context.Background(), steps[:1])
+		mu.Lock()
+		want := append(tc.want, observation{"subvolume.add", "unavailable"})
+		if fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Errorf("one-per-exec=%v steps=%d: observed %v, want %v", tc.oneCmd, tc.steps, seen, want)
+		}
+		mu.Unlock()
+	}
+}
