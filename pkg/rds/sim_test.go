@@ -88,7 +88,7 @@ func TestSimulatorVolumeLifecycle(t *testing.T) {
 			c := simClient(t, sim, Config{OneCommandPerExec: oneCmd})
 			ctx := context.Background()
 			const id = "pvc-3f2a9c1e-5b7d-4e8a-9c0f-1a2b3c4d5e6f" // long enough to wrap at 80 columns
-			v := volumeFor(t, id, 3<<29)                       // 1.5 GiB: a size a unit suffix would round
+			v := volumeFor(t, id, 3<<29)                          // 1.5 GiB: a size a unit suffix would round
 
 			out, err := c.Run(ctx, v.create, v.readDisk, v.readSub)
 			if err != nil {
