@@ -214,8 +214,8 @@ func TestSimulatorHostileInputNeverSent(t *testing.T) {
 			t.Errorf("AddFileDisk(%q) = %v", h, err)
 		}
 	}
-	if got := sim.Scripts(); len(got) != 0 {
-		t.Fatalf("the simulator received %q", got)
+	if got, cmds := sim.Scripts(), sim.Commands(); len(got) != 0 || len(cmds) != 0 {
+		t.Fatalf("the simulator received %q and ran %q", got, cmds)
 	}
 	if _, err := c.Disks(ctx); err != nil {
 		t.Fatal(err)
