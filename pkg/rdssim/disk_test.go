@@ -300,3 +300,35 @@ func TestMonitorTraffic(t *testing.T) {
 		t.Errorf("monitor of nothing: %d %q", status, out)
 	}
 }
+
+func TestMonitorTrafficWithoutOnceStreamsUntilClosed(t *testing.T) {
+	s := startSim(t, Config{})
+	c := dial(t, s)
+	mustRun(t, c, addPVC1)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start(`/disk monitor-traffic pvc-1`); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var got strings.Builder
+	for strings.Count(got.String(), "in-flight-ops: 0") < 2 {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("after %q: %v", got.String(), err)
+		}
+		got.Write(buf[:n])
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	sess.Close()
+	<-done
+	// The connection is still usable.
+	mustRun(t, c, ":put ok")
+}
