@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&cfg.RDSSimulatorDir, "rds-simulator", "", "start an embedded RDS simulator keeping its state in DIR and use it")
 	flag.BoolVar(&cfg.RDSOneCommandPerExec, "rds-one-command-per-exec", false, "send one RouterOS command per SSH exec instead of one script per operation")
 	flag.DurationVar(&cfg.RDSCommandTimeout, "rds-command-timeout", 0, "timeout of one RouterOS exec (default 30s)")
+	flag.StringVar(&cfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this address, e.g. :9809 (empty: off)")
 	flag.StringVar(&cfg.BasePath, "base-path", "pool/k8s", "default <pool>/<directory> for volumes, when a StorageClass names none")
 	flag.StringVar(&cfg.NVMeAddress, "nvme-address", "", "NVMe/TCP data-plane address of the RDS (default: the host of --rds-address)")
 	flag.IntVar(&cfg.NVMePort, "nvme-port", 4420, "default NVMe/TCP port")

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
+	"github.com/rds-csi/rds-csi/pkg/observability"
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
 	"github.com/rds-csi/rds-csi/pkg/volume"
@@ -46,6 +48,8 @@ type Config struct {
 	NVMeAddress string
 	NVMePort    int
 
+	MetricsAddress string // serve Prometheus metrics on this address ("" = off)
+
 	// NVMeInitiator is "nvme-cli" (the kernel NVMe/TCP initiator) or "loop" (the simulator's backing files
 	// as loop devices); empty picks loop with --rds-simulator and nvme-cli otherwise.
 	NVMeInitiator string
@@ -62,7 +66,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	opts := Options{Mode: cfg.Mode, DriverName: cfg.DriverName, Version: cfg.Version, NodeID: cfg.NodeID,
 		DefaultLocation: loc, NVMeAddress: cfg.NVMeAddress, NVMePort: cfg.NVMePort}
-	var deps Deps
+	metrics := observability.NewMetrics()
+	deps := Deps{Metrics: metrics, Interceptors: []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}}
 
 	var sim *rdssim.Simulator
 	if cfg.RDSSimulatorDir != "" {
@@ -80,7 +85,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var volumes *volume.Manager
 	if cfg.Mode.runsController() || sim != nil {
-		client, err := newRDSClient(cfg)
+		client, err := newRDSClient(cfg, metrics)
 		if err != nil {
 			return err
 		}
@@ -91,6 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 		volumes = volume.NewManager(client)
 		if cfg.Mode.runsController() {
 			deps.Volumes, deps.Prober = volumes, client
+			go metrics.RunRDSProber(ctx, 30*time.Second, 5*time.Second, poolProbe(volumes, loc.Pool))
 		}
 	}
 
@@ -106,7 +112,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if cfg.MetricsAddress != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddress)
+		if err != nil {
+			return fmt.Errorf("--metrics-address: %w", err)
+		}
+		klog.InfoS("serving metrics", "address", ln.Addr().String())
+		go func() { errc <- metrics.Serve(ctx, ln) }()
+	}
 	go func() { errc <- d.Serve(cfg.Endpoint) }()
 	select {
 	case <-ctx.Done():
@@ -174,7 +188,7 @@ func startSimulator(dir, pool string) (*rdssim.Simulator, error) {
 
 // newRDSClient builds the RouterOS client. A missing or unreadable host key is an error: the driver never
 // falls back to trusting whatever answers.
-func newRDSClient(cfg Config) (*rds.Client, error) {
+func newRDSClient(cfg Config, metrics *observability.Metrics) (*rds.Client, error) {
 	if cfg.RDSAddress == "" {
 		return nil, errors.New("--rds-address is required (or --rds-simulator DIR to try the driver without an RDS)")
 	}
@@ -201,7 +215,17 @@ func newRDSClient(cfg Config) (*rds.Client, error) {
 		}
 	}
 	return rds.New(rds.Config{Address: addr, User: cfg.RDSUser, Signer: signer, HostKeyCallback: hostKey,
-		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec})
+		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec,
+		Observe: metrics.ObserveRouterOSCommand})
+}
+
+// poolProbe is the background RDS check behind the reachability and pool gauges: one exec reads the pool,
+// which proves the RDS answers. Scrapes only read what it cached.
+func poolProbe(volumes *volume.Manager, pool string) observability.RDSProbe {
+	return func(ctx context.Context) (observability.PoolStatus, error) {
+		size, free, err := volumes.PoolSpace(ctx, pool)
+		return observability.PoolStatus{TotalBytes: size, FreeBytes: free}, err
+	}
 }
 
 func hostOf(addr string) string {

@@ -248,6 +248,15 @@ func (m *Manager) Capacity(ctx context.Context, pool string) (int64, error) {
 	return d.FreeBytes, nil
 }
 
+// PoolSpace is the size and free space of a pool.
+func (m *Manager) PoolSpace(ctx context.Context, pool string) (size, free int64, err error) {
+	d, err := m.pool(ctx, pool)
+	if err != nil {
+		return 0, 0, err
+	}
+	return d.SizeBytes, d.FreeBytes, nil
+}
+
 func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
 	read, err := rds.PrintDisks(rds.Eq("mount-point", pool))
 	if err != nil {
