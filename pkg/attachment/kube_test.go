@@ -112,7 +112,15 @@ func TestKubeStateFollowsVolumeAttachments(t *testing.T) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return len(m.vols) == 0 // every local grant confirmed by an attached VolumeAttachment
-	}, func() string { var b strings.Builder; for k, v := range m.vols { fmt.Fprintf(&b, "%s=%+v ", k, *v) }; return b.String() })
+	}, func() string {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		var b strings.Builder
+		for k, v := range m.vols {
+			fmt.Fprintf(&b, "%s=%+v ", k, *v)
+		}
+		return b.String()
+	})
 	if got := viewOf(m); !reflect.DeepEqual(got, want) {
 		t.Fatalf("state after publishes:\n got %v\nwant %v", got, want)
 	}
@@ -176,7 +184,7 @@ func TestKubeDetachMasksTheStillAttachedVolumeAttachment(t *testing.T) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return len(m.vols) == 0 && reflect.DeepEqual(nodeNames(m.holdersLocked(vol)), []string{n2})
-	}, func() string { return fmt.Sprintf("local state %+v, holders %v", m.vols, m.Holders(vol)) })
+	}, func() string { return fmt.Sprintf("holders %v, all %+v", m.Holders(vol), m.ListAttachments()) })
 }
 
 // TestKubeStartupAPICallsAreConstant counts the requests a manager makes to start, first on a
