@@ -29,18 +29,29 @@ const fixtureLabel = "rds-csi.test/fixture"
 
 func newCluster(tb testing.TB) *cluster {
 	tb.Helper()
+	cl := newClusterKept(tb)
+	tb.Cleanup(func() {
+		if err := cl.deleteAll(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return cl
+}
+
+// newClusterKept is newCluster for fixtures that outlive tb (shared by the runs of a
+// benchmark); the caller deletes them.
+func newClusterKept(tb testing.TB) *cluster {
+	tb.Helper()
 	c := kubeenv.Client(tb)
 	kubeenv.WaitReady(tb, c, 30*time.Second)
-	cl := &cluster{tb: tb, c: c, label: kubeenv.UniqueName(tb, "f")}
-	tb.Cleanup(cl.deleteAll)
-	return cl
+	return &cluster{tb: tb, c: c, label: kubeenv.UniqueName(tb, "f")}
 }
 
 func (cl *cluster) meta(name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Labels: map[string]string{fixtureLabel: cl.label}}
 }
 
-func (cl *cluster) deleteAll() {
+func (cl *cluster) deleteAll() error {
 	ctx := context.Background()
 	sel := metav1.ListOptions{LabelSelector: fixtureLabel + "=" + cl.label}
 	del := metav1.DeleteOptions{}
@@ -50,9 +61,10 @@ func (cl *cluster) deleteAll() {
 		cl.c.CoreV1().Nodes().DeleteCollection(ctx, del, sel),
 	} {
 		if err != nil {
-			cl.tb.Errorf("cleaning up test objects: %v", err)
+			return fmt.Errorf("cleaning up test objects labelled %s: %w", cl.label, err)
 		}
 	}
+	return nil
 }
 
 func (cl *cluster) node(name string) {

@@ -317,9 +317,6 @@ func (m *Manager) ListAttachments() map[string]Attachment {
 	defer m.mu.Unlock()
 	out := make(map[string]Attachment, len(m.vols)+m.kubeVolumeCountLocked())
 	m.forEachVolumeLocked(func(volumeID string) {
-		if _, done := out[volumeID]; done {
-			return
-		}
 		if holders := m.holdersLocked(volumeID); len(holders) > 0 {
 			out[volumeID] = Attachment{VolumeID: volumeID, Mode: m.modeLocked(volumeID), Nodes: holders}
 		}
@@ -339,32 +336,61 @@ type Stats struct {
 	MigrationsOverWindow int
 }
 
-// Stats computes the counts without copying the state.
+// Stats computes the counts without copying the state; it is called on every metrics scrape.
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var s Stats
 	now := m.clock.Now()
-	seen := map[string]struct{}{}
 	m.forEachVolumeLocked(func(volumeID string) {
-		if _, done := seen[volumeID]; done {
-			return
-		}
-		seen[volumeID] = struct{}{}
-		holders := m.holdersLocked(volumeID)
-		if len(holders) == 0 {
+		n, newest := m.holderCountLocked(volumeID)
+		if n == 0 {
 			return
 		}
 		s.Volumes++
-		s.NodeAttachments += len(holders)
-		if len(holders) >= 2 {
+		s.NodeAttachments += n
+		if n >= 2 {
 			s.Migrations++
-			if now.Sub(holders[len(holders)-1].AttachedAt) > m.window {
+			if now.Sub(newest) > m.window {
 				s.MigrationsOverWindow++
 			}
 		}
 	})
 	return s
+}
+
+// holderCountLocked is len(holdersLocked) and the newest attach time, without allocating.
+func (m *Manager) holderCountLocked(volumeID string) (n int, newest time.Time) {
+	st := m.vols[volumeID]
+	see := func(t time.Time) {
+		n++
+		if t.After(newest) {
+			newest = t
+		}
+	}
+	for node, t := range m.kubeHoldersLocked(volumeID) {
+		if st != nil {
+			if _, released := st.released[node]; released {
+				continue
+			}
+			if local, ok := st.local[node]; ok && local.Before(t) {
+				t = local
+			}
+		}
+		see(t)
+	}
+	if st != nil {
+		kube := m.kubeHoldersLocked(volumeID)
+		for node, t := range st.local {
+			if _, counted := kube[node]; counted {
+				if _, released := st.released[node]; !released {
+					continue
+				}
+			}
+			see(t)
+		}
+	}
+	return n, newest
 }
 
 // state returns the volume's local state, creating it.
@@ -392,6 +418,13 @@ func (m *Manager) holdersLocked(volumeID string) []NodeAttachment {
 	if st == nil && len(kube) == 0 {
 		return nil
 	}
+	switch {
+	case st == nil:
+		// The common case at scale (every volume confirmed by Kubernetes): no merge needed.
+		return sortedHolders(kube)
+	case len(kube) == 0:
+		return sortedHolders(st.local)
+	}
 	since := make(map[string]time.Time, len(kube)+2)
 	for node, t := range kube {
 		if st != nil {
@@ -408,6 +441,11 @@ func (m *Manager) holdersLocked(volumeID string) []NodeAttachment {
 			}
 		}
 	}
+	return sortedHolders(since)
+}
+
+// sortedHolders lists node → attach time oldest first (then by name); nil when empty.
+func sortedHolders(since map[string]time.Time) []NodeAttachment {
 	if len(since) == 0 {
 		return nil
 	}
@@ -415,12 +453,14 @@ func (m *Manager) holdersLocked(volumeID string) []NodeAttachment {
 	for node, t := range since {
 		out = append(out, NodeAttachment{Node: node, AttachedAt: t})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].AttachedAt.Equal(out[j].AttachedAt) {
-			return out[i].AttachedAt.Before(out[j].AttachedAt)
-		}
-		return out[i].Node < out[j].Node
-	})
+	if len(out) > 1 {
+		sort.Slice(out, func(i, j int) bool {
+			if !out[i].AttachedAt.Equal(out[j].AttachedAt) {
+				return out[i].AttachedAt.Before(out[j].AttachedAt)
+			}
+			return out[i].Node < out[j].Node
+		})
+	}
 	return out
 }
 
@@ -436,15 +476,16 @@ func (m *Manager) modeLocked(volumeID string) Mode {
 	return SingleNode
 }
 
-// forEachVolumeLocked calls f for every volume with local state or Kubernetes holders; a
-// volume may be visited twice.
+// forEachVolumeLocked calls f once for every volume with local state or Kubernetes holders.
 func (m *Manager) forEachVolumeLocked(f func(volumeID string)) {
 	for volumeID := range m.vols {
 		f(volumeID)
 	}
 	if m.kube != nil {
 		for volumeID := range m.kube.holders {
-			f(volumeID)
+			if _, visited := m.vols[volumeID]; !visited {
+				f(volumeID)
+			}
 		}
 	}
 }

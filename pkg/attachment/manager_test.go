@@ -153,6 +153,7 @@ func TestAttachRules(t *testing.T) {
 				if got := m.Holders("vol"); !reflect.DeepEqual(got, o.wantHolders) {
 					t.Fatalf("step %d (%s): holders %v, want %v", i, o.node, got, o.wantHolders)
 				}
+				checkStatsAgree(t, m)
 			}
 		})
 	}

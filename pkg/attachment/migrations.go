@@ -39,12 +39,7 @@ func (m *Manager) Migrations() []Migration {
 func (m *Manager) migrationsLocked() []Migration {
 	now := m.clock.Now()
 	var out []Migration
-	seen := map[string]struct{}{}
 	m.forEachVolumeLocked(func(volumeID string) {
-		if _, done := seen[volumeID]; done {
-			return
-		}
-		seen[volumeID] = struct{}{}
 		holders := m.holdersLocked(volumeID)
 		if len(holders) < 2 {
 			return
