@@ -79,8 +79,8 @@ func TestNVMetExportWritesTheKernelTree(t *testing.T) {
 		t.Errorf("port link %s -> %q (%v), want the subsystem directory", link, target, err)
 	}
 	for attr, want := range map[string]string{
-		"ports/4420/addr_traddr":                          "127.0.0.1",
-		"subsystems/" + nqnA + "/namespaces/1/enable":     "1",
+		"ports/4420/addr_traddr":                           "127.0.0.1",
+		"subsystems/" + nqnA + "/namespaces/1/enable":      "1",
 		"subsystems/" + nqnA + "/namespaces/1/buffered_io": "1",
 	} {
 		if got, _ := fs.os.Read(attr); got != want {
