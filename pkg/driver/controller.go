@@ -132,7 +132,7 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	for i := range vols {
 		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{
 			Volume: &csi.Volume{VolumeId: vols[i].ID, CapacityBytes: vols[i].SizeBytes},
-			Status: &csi.ListVolumesResponse_VolumeStatus{},
+			Status: &csi.ListVolumesResponse_VolumeStatus{PublishedNodeIds: d.attach.Holders(vols[i].ID)},
 		})
 	}
 	return resp, nil
@@ -194,7 +194,7 @@ func (d *Driver) ControllerGetVolume(ctx context.Context, req *csi.ControllerGet
 	}
 	return &csi.ControllerGetVolumeResponse{
 		Volume: &csi.Volume{VolumeId: v.ID, CapacityBytes: v.SizeBytes},
-		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{},
+		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{PublishedNodeIds: d.attach.Holders(id)},
 	}, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
+	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/observability"
@@ -96,6 +97,14 @@ func Run(ctx context.Context, cfg Config) error {
 		volumes = volume.NewManager(client)
 		if cfg.Mode.runsController() {
 			deps.Volumes, deps.Prober = volumes, client
+			attachments := attachment.NewManager(attachment.Options{})
+			metrics.SetAttachmentManager(func() int { return len(attachments.ListAttachments()) })
+			metrics.SetAttachmentStats(func() observability.AttachmentStats {
+				s := attachments.Stats()
+				return observability.AttachmentStats{NodeAttachments: s.NodeAttachments, Migrations: s.Migrations,
+					MigrationsOverWindow: s.MigrationsOverWindow}
+			})
+			deps.Attachments = attachments
 			go metrics.RunRDSProber(ctx, 30*time.Second, 5*time.Second, poolProbe(volumes, loc.Pool))
 		}
 	}
@@ -214,9 +223,12 @@ func newRDSClient(cfg Config, metrics *observability.Metrics) (*rds.Client, erro
 			return nil, fmt.Errorf("--rds-host-key: %w", err)
 		}
 	}
-	return rds.New(rds.Config{Address: addr, User: cfg.RDSUser, Signer: signer, HostKeyCallback: hostKey,
-		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec,
-		Observe: metrics.ObserveRouterOSCommand})
+	rc := rds.Config{Address: addr, User: cfg.RDSUser, Signer: signer, HostKeyCallback: hostKey,
+		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec}
+	if metrics != nil {
+		rc.Observe = metrics.ObserveRouterOSCommand
+	}
+	return rds.New(rc)
 }
 
 // poolProbe is the background RDS check behind the reachability and pool gauges: one exec reads the pool,

@@ -76,6 +76,11 @@ type Deps struct {
 
 	Initiator nvme.Initiator
 	Mounter   mount.Mounter
+	// Attachments enforces who may hold a volume; required in controller mode.
+	Attachments Attachments
+	// Nodes checks node ids against Kubernetes; nil without Kubernetes.
+	Nodes Nodes
+
 	// Metrics records NVMe connects and disconnects on the node; may be nil.
 	Metrics *observability.Metrics
 	// Interceptors run around every RPC after request logging (metrics, for instance).
@@ -91,6 +96,8 @@ type Driver struct {
 	opts      Options
 	volumes   Volumes
 	prober    Prober
+	attach    Attachments
+	nodes     Nodes
 	initiator nvme.Initiator
 	mounter   mount.Mounter
 	metrics   *observability.Metrics
@@ -104,8 +111,8 @@ func New(opts Options, deps Deps) (*Driver, error) {
 	if opts.DriverName == "" {
 		return nil, fmt.Errorf("driver name is empty")
 	}
-	if opts.Mode.runsController() && deps.Volumes == nil {
-		return nil, fmt.Errorf("controller mode needs a connection to the RDS")
+	if opts.Mode.runsController() && (deps.Volumes == nil || deps.Attachments == nil) {
+		return nil, fmt.Errorf("controller mode needs a connection to the RDS and an attachment manager")
 	}
 	if opts.Mode.runsNode() && opts.NodeID == "" {
 		return nil, fmt.Errorf("node mode needs --node-id")
@@ -119,7 +126,7 @@ func New(opts Options, deps Deps) (*Driver, error) {
 	if opts.ProbeTimeout == 0 {
 		opts.ProbeTimeout = 3 * time.Second
 	}
-	return &Driver{opts: opts, volumes: deps.Volumes, prober: deps.Prober, initiator: deps.Initiator, mounter: deps.Mounter,
+	return &Driver{opts: opts, volumes: deps.Volumes, prober: deps.Prober, attach: deps.Attachments, nodes: deps.Nodes, initiator: deps.Initiator, mounter: deps.Mounter,
 		metrics: deps.Metrics, guard: newGuard(), icpts: deps.Interceptors}, nil
 }
 

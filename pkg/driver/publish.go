@@ -1,0 +1,114 @@
+package driver
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rds-csi/rds-csi/pkg/attachment"
+)
+
+// Attachments is what the controller needs from the attachment manager (pkg/attachment).
+type Attachments interface {
+	Attach(volumeID, node string, mode attachment.Mode) error
+	Detach(volumeID, node string)
+	Holders(volumeID string) []string
+}
+
+// Nodes tells whether a node exists (the Kubernetes Node object). Without Kubernetes only the driver's own
+// node id is a known node.
+type Nodes interface {
+	Exists(ctx context.Context, name string) (bool, error)
+}
+
+// ControllerPublishVolume grants a node access to a volume under the attachment rules and tells the node
+// how to reach it.
+func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	node := req.GetNodeId()
+	if node == "" {
+		return nil, invalid("node id is missing")
+	}
+	c := req.GetVolumeCapability()
+	if c == nil {
+		return nil, invalid("volume capability is missing")
+	}
+	if err := checkCapability(c); err != nil {
+		return nil, invalid("unsupported volume capability: %v", err)
+	}
+	if err := d.checkNode(ctx, node); err != nil {
+		return nil, err
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	v, err := d.volumes.Get(ctx, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := d.attach.Attach(id, node, attachMode(c)); err != nil {
+		return nil, toStatus(err)
+	}
+	addr := req.GetVolumeContext()[paramNVMeAddress]
+	if addr == "" {
+		addr = d.opts.NVMeAddress
+	}
+	return &csi.ControllerPublishVolumeResponse{PublishContext: map[string]string{
+		paramNVMeAddress: addr, paramNVMePort: strconv.Itoa(v.Port), ctxNQN: v.NQN,
+	}}, nil
+}
+
+// ControllerUnpublishVolume releases a node's hold on a volume; unknown volumes and nodes are success.
+func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	nodes := []string{req.GetNodeId()}
+	if req.GetNodeId() == "" { // CSI: an empty node id means every node
+		nodes = d.attach.Holders(id)
+	}
+	for _, n := range nodes {
+		d.attach.Detach(id, n)
+	}
+	return &csi.ControllerUnpublishVolumeResponse{}, nil
+}
+
+func (d *Driver) checkNode(ctx context.Context, node string) error {
+	if d.nodes == nil {
+		if node != d.opts.NodeID {
+			return status.Errorf(codes.NotFound, "node %q is not known (without Kubernetes the only node is %q)", node, d.opts.NodeID)
+		}
+		return nil
+	}
+	ok, err := d.nodes.Exists(ctx, node)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "checking node %q in Kubernetes: %v", node, err)
+	}
+	if !ok {
+		return status.Errorf(codes.NotFound, "node %q does not exist in Kubernetes", node)
+	}
+	return nil
+}
+
+// attachMode is how many nodes may hold a volume with this capability: two for raw block with
+// MULTI_NODE_MULTI_WRITER (the source and target of a live migration), one otherwise.
+func attachMode(c *csi.VolumeCapability) attachment.Mode {
+	if c.GetBlock() != nil && blockOnlyModes[c.GetAccessMode().GetMode()] {
+		return attachment.MultiNodeBlock
+	}
+	return attachment.SingleNode
+}
