@@ -34,7 +34,7 @@ func TestUnaryServerInterceptorOverRealGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	client := healthpb.NewHealthClient(conn)
 	calls := []struct {
 		service string

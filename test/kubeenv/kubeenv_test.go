@@ -3,6 +3,7 @@ package kubeenv
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestRequestCounterCountsThroughARealTransport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	got := c.Counts()
 	if got["LIST nodes"] != 2 || got["GET nodes"] != 1 || c.Total() != 3 {
@@ -66,4 +67,32 @@ func TestUniqueNameIsDNSAndUnique(t *testing.T) {
 			t.Errorf("%q is not a DNS-1123 name", n)
 		}
 	}
+}
+
+// FuzzRequestKind: any path and query name a request without panicking, with the request's
+// method (or LIST/WATCH for a GET) first.
+func FuzzRequestKind(f *testing.F) {
+	for _, seed := range []string{
+		"/api/v1/persistentvolumes?watch=true",
+		"/apis/storage.k8s.io/v1/volumeattachments/va/status",
+		"/api/v1/namespaces/ns/events",
+		"/apis//",
+		"/api",
+	} {
+		f.Add("GET", seed)
+	}
+	f.Fuzz(func(t *testing.T, method, target string) {
+		u, err := url.Parse(target)
+		if err != nil || method == "" || strings.ContainsAny(method, " \t\r\n") {
+			return
+		}
+		got := RequestKind(&http.Request{Method: method, URL: u})
+		verb, _, ok := strings.Cut(got, " ")
+		if !ok {
+			t.Fatalf("RequestKind(%s %q) = %q: no verb", method, target, got)
+		}
+		if verb != method && !(method == http.MethodGet && (verb == "LIST" || verb == "WATCH")) {
+			t.Fatalf("RequestKind(%s %q) = %q: verb %q", method, target, got, verb)
+		}
+	})
 }
