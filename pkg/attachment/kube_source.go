@@ -3,6 +3,7 @@ package attachment
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,8 +59,11 @@ func newKubeIndex(driver string) *kubeIndex {
 
 // StartKubernetes makes the manager follow the VolumeAttachments whose attacher is driverName and
 // the PersistentVolumes of that driver, through informers (one LIST and one WATCH each, however
-// many volumes there are). It returns once both caches are synced and the state reflects them, or
-// with an error when ctx ends first. The informers stop when ctx ends. Call it at most once.
+// many volumes there are). It returns once both caches are synced and the state reflects them.
+// The informers run until ctx ends. When the caches do not sync within Options.KubeSyncTimeout
+// (API server unreachable, or RBAC not granting list and watch on both resources) or ctx ends
+// first, it stops the informers and returns an error; the manager must then not be used with
+// Kubernetes, since its state would be incomplete. Call it at most once.
 func (m *Manager) StartKubernetes(ctx context.Context, client kubernetes.Interface, driverName string) error {
 	if driverName == "" {
 		return fmt.Errorf("StartKubernetes needs the driver name")
@@ -94,15 +98,26 @@ func (m *Manager) StartKubernetes(ctx context.Context, client kubernetes.Interfa
 	if err != nil {
 		return fmt.Errorf("watching PersistentVolumes: %w", err)
 	}
-	factory.Start(ctx.Done())
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	stopInformers := func() { stopOnce.Do(func() { close(stop) }) }
+	factory.Start(stop)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		stopInformers()
 		factory.Shutdown()
 	}()
+	waitCtx, cancel := context.WithTimeout(ctx, m.syncTimeout)
+	defer cancel()
 	// The registrations' HasSynced, unlike the informers', also waits until our handlers have
 	// processed every initially listed object.
-	if !cache.WaitForCacheSync(ctx.Done(), vaReg.HasSynced, pvReg.HasSynced) {
-		return fmt.Errorf("VolumeAttachment and PersistentVolume caches not synced: %w", context.Cause(ctx))
+	if !cache.WaitForCacheSync(waitCtx.Done(), vaReg.HasSynced, pvReg.HasSynced) {
+		stopInformers()
+		return fmt.Errorf("VolumeAttachments and PersistentVolumes not listed within %s (is the API server "+
+			"reachable, and may this service account list and watch both?): %w", m.syncTimeout, context.Cause(waitCtx))
 	}
 	s := m.Stats()
 	m.mu.Lock()

@@ -140,12 +140,19 @@ type Options struct {
 	Clock clock.WithTicker
 	// Events receives attach conflicts and migration events; klog only when nil.
 	Events EventSink
+	// KubeSyncTimeout bounds how long StartKubernetes waits for its first lists;
+	// DefaultKubeSyncTimeout when zero.
+	KubeSyncTimeout time.Duration
 }
+
+// DefaultKubeSyncTimeout is long enough for a large cluster's first lists on a busy API server.
+const DefaultKubeSyncTimeout = 2 * time.Minute
 
 // Manager tracks attachments. All methods are safe for concurrent use.
 type Manager struct {
-	clock  clock.WithTicker
-	window time.Duration
+	clock       clock.WithTicker
+	window      time.Duration
+	syncTimeout time.Duration
 
 	mu     sync.Mutex
 	events EventSink
@@ -181,6 +188,10 @@ func NewManager(opts Options) *Manager {
 	}
 	if m.window <= 0 {
 		m.window = DefaultMigrationWindow
+	}
+	m.syncTimeout = opts.KubeSyncTimeout
+	if m.syncTimeout <= 0 {
+		m.syncTimeout = DefaultKubeSyncTimeout
 	}
 	if m.events == nil {
 		m.events = LogEventSink{}
