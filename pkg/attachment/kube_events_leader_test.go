@@ -99,8 +99,10 @@ func TestKubeLeaderElectionRunsLoopsOnOneReplica(t *testing.T) {
 		m, _ := startManager(t, ours)
 		m.window = time.Second // the VolumeAttachments are older than that by the first check
 		m.SetEventSink(r.sink)
+		// A long lease, so that a loaded CI machine never loses it through late renewals; the
+		// fail-over stays fast because a stopping leader releases the lease.
 		r.le = &LeaderElection{Client: cl.c, Namespace: "default", LeaseName: lease, Identity: name,
-			LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 100 * time.Millisecond}
+			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 100 * time.Millisecond}
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
 		go func() {
