@@ -32,7 +32,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		return nil, err
 	}
 	if req.GetVolumeContentSource() != nil {
-		return nil, status.Error(codes.InvalidArgument, "volume content sources (snapshots, clones) are not supported by this driver version")
+		return d.createVolumeFromSource(ctx, req) // a restore or a clone: snapshot.go
 	}
 	p, err := d.parseParams(req.GetParameters())
 	if err != nil {

@@ -61,6 +61,11 @@ type Volumes interface {
 	Health(ctx context.Context, id string) (*volume.Volume, string, error)
 	List(ctx context.Context) ([]volume.Volume, error)
 	Capacity(ctx context.Context, pool string) (int64, error)
+
+	CreateFrom(ctx context.Context, r volume.CreateRequest, src volume.Source) (*volume.Volume, error)
+	CreateSnapshot(ctx context.Context, id, sourceVolumeID string) (*volume.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, id string) error
+	ListSnapshots(ctx context.Context, f volume.SnapshotFilter) ([]volume.Snapshot, error)
 }
 
 // Prober tells whether the RDS answers (implemented by *rds.Client).

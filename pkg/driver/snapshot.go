@@ -1,0 +1,212 @@
+package driver
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/volume"
+)
+
+// Snapshots are btrfs snapshots on the RDS (pkg/volume). The handlers validate, take the guards and call one
+// domain function; the RDS is the only record, so these work the same after a restart or a fail-over.
+
+// snapshotMetadataParams are what external-snapshotter --extra-create-metadata adds; accepted and unused. No
+// other VolumeSnapshotClass parameter exists: in particular a filesystem freeze cannot be done from the
+// controller (it runs on the node that mounts the volume), so snapshots are crash-consistent.
+var snapshotMetadataParams = map[string]bool{
+	"csi.storage.k8s.io/volumesnapshot/name":        true,
+	"csi.storage.k8s.io/volumesnapshot/namespace":   true,
+	"csi.storage.k8s.io/volumesnapshotcontent/name": true,
+}
+
+// snapshotGuardKey keeps snapshot names apart from volume ids in the one per-name guard.
+func snapshotGuardKey(id string) string { return "snapshot:" + id }
+
+// CreateSnapshot takes a read-only snapshot of the source volume; the same name and source return the same
+// snapshot, the same name of another source is AlreadyExists.
+func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+	name := req.GetName()
+	if name == "" {
+		return nil, invalid("snapshot name is missing")
+	}
+	if err := rds.ValidName(name); err != nil {
+		return nil, invalid("snapshot name %q cannot be used on the RDS: %v", name, err)
+	}
+	if req.GetSourceVolumeId() == "" {
+		return nil, invalid("source volume id is missing")
+	}
+	source, err := volumeID(req.GetSourceVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSnapshotParams(req.GetParameters()); err != nil {
+		return nil, err
+	}
+	// The source's guard too: an expansion running meanwhile would make the size recorded in the snapshot's
+	// name wrong.
+	release, err := d.acquireAll(snapshotGuardKey(name), source)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	s, err := d.volumes.CreateSnapshot(ctx, name, source)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	klog.InfoS("snapshot ready", "snapshotID", s.ID, "volumeID", s.SourceVolumeID, "bytes", s.SizeBytes)
+	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(s)}, nil
+}
+
+// DeleteSnapshot removes the snapshot; one that does not exist is success. Volumes restored from it stay.
+func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+	id := req.GetSnapshotId()
+	if id == "" {
+		return nil, invalid("snapshot id is missing")
+	}
+	if err := rds.ValidName(id); err != nil {
+		return nil, invalid("snapshot id %q is not one this driver gives out: %v", id, err)
+	}
+	release, err := d.acquireAll(snapshotGuardKey(id))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := d.volumes.DeleteSnapshot(ctx, id); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.DeleteSnapshotResponse{}, nil
+}
+
+// ListSnapshots pages through the snapshots on the RDS in id order, optionally only one id or one source
+// volume's. The token is the snapshot id to start from, as for ListVolumes.
+func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
+	if req.GetMaxEntries() < 0 {
+		return nil, invalid("max_entries must not be negative")
+	}
+	start := req.GetStartingToken()
+	if start != "" && rds.ValidName(start) != nil {
+		return nil, status.Errorf(codes.Aborted, "starting token %q is not one this driver gave out", start)
+	}
+	f := volume.SnapshotFilter{ID: req.GetSnapshotId(), SourceVolumeID: req.GetSourceVolumeId()}
+	if (f.ID != "" && rds.ValidName(f.ID) != nil) || (f.SourceVolumeID != "" && rds.ValidName(f.SourceVolumeID) != nil) {
+		return &csi.ListSnapshotsResponse{}, nil // no snapshot can have such an id or source
+	}
+	snaps, err := d.volumes.ListSnapshots(ctx, f)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	first := sort.Search(len(snaps), func(i int) bool { return snaps[i].ID >= start })
+	if start != "" && (first == len(snaps) || snaps[first].ID != start) {
+		return nil, status.Errorf(codes.Aborted, "starting token %q no longer names a snapshot; list again from the start", start)
+	}
+	snaps = snaps[first:]
+	resp := &csi.ListSnapshotsResponse{}
+	if n := int(req.GetMaxEntries()); n > 0 && n < len(snaps) {
+		resp.NextToken = snaps[n].ID
+		snaps = snaps[:n]
+	}
+	for i := range snaps {
+		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: csiSnapshot(&snaps[i])})
+	}
+	return resp, nil
+}
+
+// createVolumeFromSource is CreateVolume with a content source: a restore of a snapshot or a clone of a
+// volume. The name and capabilities are checked by CreateVolume.
+func (d *Driver) createVolumeFromSource(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	var src volume.Source
+	var keys []string
+	switch cs := req.GetVolumeContentSource(); {
+	case cs.GetSnapshot() != nil:
+		if cs.GetSnapshot().GetSnapshotId() == "" {
+			return nil, invalid("the source snapshot id is missing")
+		}
+		src.SnapshotID = cs.GetSnapshot().GetSnapshotId()
+		if err := rds.ValidName(src.SnapshotID); err != nil {
+			return nil, invalid("source snapshot id %q is not one this driver gives out: %v", src.SnapshotID, err)
+		}
+		keys = append(keys, snapshotGuardKey(src.SnapshotID))
+	case cs.GetVolume() != nil:
+		if cs.GetVolume().GetVolumeId() == "" {
+			return nil, invalid("the source volume id is missing")
+		}
+		src.VolumeID = cs.GetVolume().GetVolumeId()
+		if _, err := volumeID(src.VolumeID); err != nil {
+			return nil, err
+		}
+		keys = append(keys, src.VolumeID)
+	default:
+		return nil, invalid("the volume content source names neither a snapshot nor a volume")
+	}
+	p, err := d.parseParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	// The source is guarded too: it must not be deleted or grown while it is being copied.
+	release, err := d.acquireAll(append([]string{req.GetName()}, keys...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	v, err := d.volumes.CreateFrom(ctx, volume.CreateRequest{
+		ID: req.GetName(), RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
+		Location: p.location, Port: p.nvmePort,
+	}, src)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	klog.InfoS("volume ready", "volumeID", v.ID, "bytes", v.SizeBytes, "file", v.FilePath, "source", src.String())
+	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+		VolumeId: v.ID, CapacityBytes: v.SizeBytes, VolumeContext: p.volumeContext(v), ContentSource: req.GetVolumeContentSource(),
+	}}, nil
+}
+
+// acquireAll takes the guard of every key, or none: Aborted when one is busy.
+func (d *Driver) acquireAll(keys ...string) (func(), error) {
+	var releases []func()
+	releaseAll := func() {
+		for i := len(releases) - 1; i >= 0; i-- {
+			releases[i]()
+		}
+	}
+	for _, k := range keys {
+		release, err := d.guard.acquire(k)
+		if err != nil {
+			releaseAll()
+			return nil, toStatus(err)
+		}
+		releases = append(releases, release)
+	}
+	return releaseAll, nil
+}
+
+func checkSnapshotParams(params map[string]string) error {
+	var unknown []string
+	for k := range params {
+		if !snapshotMetadataParams[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return invalid("unknown VolumeSnapshotClass parameters: %s (this driver takes none; snapshots are crash-consistent, "+
+			"a filesystem freeze is not possible from the controller)", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+func csiSnapshot(s *volume.Snapshot) *csi.Snapshot {
+	out := &csi.Snapshot{SnapshotId: s.ID, SourceVolumeId: s.SourceVolumeID, SizeBytes: s.SizeBytes, ReadyToUse: s.ReadyToUse}
+	if !s.CreationTime.IsZero() {
+		out.CreationTime = timestamppb.New(s.CreationTime)
+	}
+	return out
+}
