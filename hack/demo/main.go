@@ -196,6 +196,10 @@ func (d *demo) lifecycle() error {
 			return fmt.Sprintf("%s, node expansion required: %v", gibs(r.GetCapacityBytes()), r.GetNodeExpansionRequired()), nil
 		}},
 		{"ListVolumes one per page", d.listPaged},
+		{"CreateSnapshot demo-snap of demo-vol-a (a read-only btrfs snapshot)", d.snapshot("demo-snap", "demo-vol-a")},
+		{"CreateSnapshot demo-snap again (idempotent)", d.snapshot("demo-snap", "demo-vol-a")},
+		{"CreateVolume demo-vol-clone as a clone of demo-vol-b", d.createFrom("demo-vol-clone", 0, &csi.VolumeContentSource{
+			Type: &csi.VolumeContentSource_Volume{Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: "demo-vol-b"}}})},
 		{"GetCapacity after", func() (string, error) {
 			c, err := d.ctrl.GetCapacity(ctx, &csi.GetCapacityRequest{})
 			if err != nil {
@@ -204,7 +208,14 @@ func (d *demo) lifecycle() error {
 			return fmt.Sprintf("%s free (sparse files: nothing written yet, so nothing allocated; before: %s)",
 				gibs(c.GetAvailableCapacity()), gibs(freeBefore)), nil
 		}},
-		{"DeleteVolume demo-vol-a", d.delete("demo-vol-a")},
+		{"DeleteVolume demo-vol-a (its snapshot stays usable)", d.delete("demo-vol-a")},
+		{"CreateVolume demo-vol-restored from demo-snap (10 GiB: the 8 GiB snapshot, grown)", d.createFrom("demo-vol-restored", 10*gib,
+			&csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: "demo-snap"}}})},
+		{"ListSnapshots of demo-vol-a, which is gone", d.listSnapshots("demo-vol-a", 1)},
+		{"DeleteSnapshot demo-snap", d.deleteSnapshot("demo-snap")},
+		{"DeleteSnapshot demo-snap again (idempotent)", d.deleteSnapshot("demo-snap")},
+		{"DeleteVolume demo-vol-restored", d.delete("demo-vol-restored")},
+		{"DeleteVolume demo-vol-clone", d.delete("demo-vol-clone")},
 		{"DeleteVolume demo-vol-b", d.delete("demo-vol-b")},
 		{"DeleteVolume demo-vol-b again (idempotent)", d.delete("demo-vol-b")},
 		{"ListVolumes is empty", func() (string, error) {
@@ -217,6 +228,7 @@ func (d *demo) lifecycle() error {
 			}
 			return "no volumes", nil
 		}},
+		{"ListSnapshots is empty", d.listSnapshots("", 0)},
 	}
 	for _, s := range steps {
 		if err := d.do(s.title, s.f); err != nil {
@@ -270,4 +282,64 @@ func (d *demo) listPaged() (string, error) {
 		return "", fmt.Errorf("expected 2 volumes over the pages, got %v", pages)
 	}
 	return "pages: " + strings.Join(pages, " | "), nil
+}
+
+func (d *demo) snapshot(name, source string) func() (string, error) {
+	return func() (string, error) {
+		r, err := d.ctrl.CreateSnapshot(d.ctx, &csi.CreateSnapshotRequest{Name: name, SourceVolumeId: source})
+		if err != nil {
+			return "", err
+		}
+		s := r.GetSnapshot()
+		if !s.GetReadyToUse() {
+			return "", fmt.Errorf("snapshot %s is not ready to use", s.GetSnapshotId())
+		}
+		return fmt.Sprintf("%s of %s: %s, taken %s, ready", s.GetSnapshotId(), s.GetSourceVolumeId(), gibs(s.GetSizeBytes()),
+			s.GetCreationTime().AsTime().Format(time.RFC3339)), nil
+	}
+}
+
+func (d *demo) createFrom(name string, size int64, src *csi.VolumeContentSource) func() (string, error) {
+	return func() (string, error) {
+		r, err := d.ctrl.CreateVolume(d.ctx, &csi.CreateVolumeRequest{Name: name, VolumeCapabilities: fsCap(),
+			CapacityRange: &csi.CapacityRange{RequiredBytes: size}, VolumeContentSource: src})
+		if err != nil {
+			return "", err
+		}
+		v := r.GetVolume()
+		if v.GetCapacityBytes() < size || v.GetContentSource() == nil {
+			return "", fmt.Errorf("got %d bytes for %d asked, content source %v", v.GetCapacityBytes(), size, v.GetContentSource())
+		}
+		return fmt.Sprintf("%s: %s, nqn %s", v.GetVolumeId(), gibs(v.GetCapacityBytes()), v.GetVolumeContext()["nqn"]), nil
+	}
+}
+
+func (d *demo) listSnapshots(source string, want int) func() (string, error) {
+	return func() (string, error) {
+		l, err := d.ctrl.ListSnapshots(d.ctx, &csi.ListSnapshotsRequest{SourceVolumeId: source})
+		if err != nil {
+			return "", err
+		}
+		var names []string
+		for _, e := range l.GetEntries() {
+			names = append(names, fmt.Sprintf("%s of %s (%s)", e.GetSnapshot().GetSnapshotId(), e.GetSnapshot().GetSourceVolumeId(),
+				gibs(e.GetSnapshot().GetSizeBytes())))
+		}
+		if len(names) != want {
+			return "", fmt.Errorf("%d snapshots listed, want %d: %v", len(names), want, names)
+		}
+		if want == 0 {
+			return "no snapshots", nil
+		}
+		return strings.Join(names, ", "), nil
+	}
+}
+
+func (d *demo) deleteSnapshot(id string) func() (string, error) {
+	return func() (string, error) {
+		if _, err := d.ctrl.DeleteSnapshot(d.ctx, &csi.DeleteSnapshotRequest{SnapshotId: id}); err != nil {
+			return "", err
+		}
+		return "deleted", nil
+	}
 }
