@@ -97,7 +97,8 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 		st, err := m.readRestoreState(ctx, r, src)
 		if err != nil {
 			if cause != nil {
-				return nil, fmt.Errorf("%w (while reading state after: %v)", err, cause)
+				// The cause is kept as text: the state read's own failure decides what the caller sees.
+				return nil, fmt.Errorf("%w (while reading state after: %s)", err, cause.Error())
 			}
 			return nil, err
 		}
@@ -266,7 +267,7 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, src Source, 
 func (m *Manager) existingFrom(ctx context.Context, r CreateRequest, src Source, st *restoreState) (*Volume, error) {
 	v, err := fromDisk(st.disk)
 	if err != nil {
-		return nil, fmt.Errorf("volume name %q is taken on the RDS: %v: %w", r.ID, err, ErrAlreadyExists)
+		return nil, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
 	}
 	if v.Layout != LayoutSubvolume || v.Location != r.Location || !fromSource(st.subvolume, src, st.origin) {
 		return nil, fmt.Errorf("volume %q exists in %s but was not made from %s: %w", r.ID, v.Location, src, ErrAlreadyExists)
