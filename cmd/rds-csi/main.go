@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"k8s.io/klog/v2"
 
+	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/driver"
 )
 
@@ -37,6 +39,13 @@ func main() {
 	flag.StringVar(&cfg.NVMeAddress, "nvme-address", "", "NVMe/TCP data-plane address of the RDS (default: the host of --rds-address)")
 	flag.IntVar(&cfg.NVMePort, "nvme-port", 4420, "default NVMe/TCP port")
 	flag.StringVar(&cfg.NVMeInitiator, "nvme-initiator", "", "node data path: nvme-cli (kernel NVMe/TCP) or loop (simulator files as loop devices); default loop with --rds-simulator, else nvme-cli")
+	flag.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file of the controller's Kubernetes client (default: in-cluster when in a pod; neither: attachments in memory)")
+	flag.BoolVar(&cfg.LeaderElection, "leader-election", true, "with a Kubernetes client, run the controller's background loops only on the replica holding a Lease")
+	flag.StringVar(&cfg.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace from POD_NAMESPACE or the service account, else default)")
+	flag.DurationVar(&cfg.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before taking over a Lease that is not renewed")
+	flag.DurationVar(&cfg.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader keeps retrying to renew before giving the loops up")
+	flag.DurationVar(&cfg.RetryPeriod, "leader-election-retry-period", 2*time.Second, "interval between attempts to acquire or renew the Lease")
+	flag.DurationVar(&cfg.MigrationWindow, "migration-window", attachment.DefaultMigrationWindow, "how long two nodes may hold a block volume (live migration) before the controller warns; it never detaches")
 	klog.InitFlags(nil)
 	flag.Parse()
 

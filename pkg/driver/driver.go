@@ -51,6 +51,20 @@ type Config struct {
 
 	MetricsAddress string // serve Prometheus metrics on this address ("" = off)
 
+	// Kubeconfig is a kubeconfig file for the controller's Kubernetes client. Empty: the in-cluster
+	// configuration when the process runs in a pod, else no Kubernetes (attachments kept in memory).
+	Kubeconfig string
+	// LeaderElection runs the controller's background loops only on the replica holding the Lease, so
+	// that several replicas can run; it matters only with a Kubernetes client (the flag defaults to true).
+	LeaderElection bool
+	// LeaderElectionNamespace holds the Lease; empty means the pod's namespace, else "default".
+	LeaderElectionNamespace string
+	// Leader election timings; client-go's 15s, 10s and 2s when zero.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// MigrationWindow is how long two nodes may hold a block volume before the controller warns;
+	// attachment.DefaultMigrationWindow (5 minutes) when zero.
+	MigrationWindow time.Duration
+
 	// NVMeInitiator is "nvme-cli" (the kernel NVMe/TCP initiator) or "loop" (the simulator's backing files
 	// as loop devices); empty picks loop with --rds-simulator and nvme-cli otherwise.
 	NVMeInitiator string
@@ -97,7 +111,7 @@ func Run(ctx context.Context, cfg Config) error {
 		volumes = volume.NewManager(client)
 		if cfg.Mode.runsController() {
 			deps.Volumes, deps.Prober = volumes, client
-			attachments := attachment.NewManager(attachment.Options{})
+			attachments := attachment.NewManager(attachment.Options{MigrationWindow: cfg.MigrationWindow})
 			metrics.SetAttachmentManager(func() int { return len(attachments.ListAttachments()) })
 			metrics.SetAttachmentStats(func() observability.AttachmentStats {
 				s := attachments.Stats()
@@ -105,6 +119,13 @@ func Run(ctx context.Context, cfg Config) error {
 					MigrationsOverWindow: s.MigrationsOverWindow}
 			})
 			deps.Attachments = attachments
+			// Before serving: the first publish must see every attachment Kubernetes knows.
+			bg, err := startControllerBackground(ctx, cfg, attachments, metrics)
+			if err != nil {
+				return err
+			}
+			defer bg.stop()
+			deps.Nodes = bg.nodes
 			go metrics.RunRDSProber(ctx, 30*time.Second, 5*time.Second, poolProbe(volumes, loc.Pool))
 		}
 	}
