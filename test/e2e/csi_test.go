@@ -54,14 +54,21 @@ type volume struct {
 	deleted    bool
 }
 
-// createVolume creates a volume and makes sure it is gone when the test ends, whatever happened.
+// createVolume creates a blank volume and makes sure it is gone when the test ends, whatever happened.
 func (s *stack) createVolume(t *testing.T, name string, size int64, c *csi.VolumeCapability, params map[string]string) *volume {
+	t.Helper()
+	return s.createVolumeFrom(t, name, size, c, params, nil)
+}
+
+// createVolumeFrom creates a volume with content: a snapshot's (restore) or another volume's (clone).
+func (s *stack) createVolumeFrom(t *testing.T, name string, size int64, c *csi.VolumeCapability, params map[string]string,
+	source *csi.VolumeContentSource) *volume {
 	t.Helper()
 	ctx, cancel := rpc()
 	defer cancel()
 	resp, err := s.controller.CreateVolume(ctx, &csi.CreateVolumeRequest{
 		Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: size},
-		VolumeCapabilities: []*csi.VolumeCapability{c}, Parameters: params,
+		VolumeCapabilities: []*csi.VolumeCapability{c}, Parameters: params, VolumeContentSource: source,
 	})
 	if err != nil {
 		t.Fatalf("CreateVolume %s: %v", name, err)
@@ -162,7 +169,8 @@ func (v *volume) detach(t *testing.T) {
 	if _, mounted := mountAt(t, v.staging); mounted {
 		t.Fatalf("NodeUnstageVolume %s left %s mounted", v.id, v.staging)
 	}
-	waitForNoController(t, v.nqn, 15*time.Second)
+	// Disconnecting deletes the controller synchronously; the grace covers only sysfs catching up.
+	waitForNoController(t, v.nqn, 3*time.Second)
 	if err := v.controllerUnpublish(); err != nil {
 		t.Fatalf("ControllerUnpublishVolume %s: %v", v.id, err)
 	}

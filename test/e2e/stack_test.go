@@ -76,7 +76,7 @@ func TestMain(m *testing.M) {
 			fmt.Printf("E2E-STEP-FAIL: after the tests: %v\n", err)
 			code = 1
 		} else {
-			fmt.Println("E2E-CHECK: no volume, NVMe controller or nvmet subsystem is left")
+			fmt.Println("E2E-CHECK: no volume, snapshot, NVMe controller or nvmet subsystem or port is left")
 		}
 		env.stop()
 	}
@@ -257,8 +257,8 @@ func waitForSocket(sock string, p *process, timeout time.Duration) error {
 	}
 }
 
-// checkNothingLeft is the lane's last word: every test deleted what it made, so no volume, no NVMe
-// controller and no nvmet subsystem or port may remain.
+// checkNothingLeft is the lane's last word: every test deleted what it made, so no volume, snapshot, NVMe
+// controller or nvmet subsystem or port may remain.
 func (s *stack) checkNothingLeft() error {
 	var problems []string
 	if s.controllerCaps[csi.ControllerServiceCapability_RPC_LIST_VOLUMES] {
@@ -270,6 +270,17 @@ func (s *stack) checkNothingLeft() error {
 		}
 		for _, e := range resp.GetEntries() {
 			problems = append(problems, "volume "+e.GetVolume().GetVolumeId()+" was not deleted")
+		}
+	}
+	if s.controllerCaps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS] {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		resp, err := s.controller.ListSnapshots(ctx, &csi.ListSnapshotsRequest{})
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("ListSnapshots: %v", err))
+		}
+		for _, e := range resp.GetEntries() {
+			problems = append(problems, "snapshot "+e.GetSnapshot().GetSnapshotId()+" was not deleted")
 		}
 	}
 	ctrls, err := nvmeControllers()
