@@ -32,7 +32,9 @@ mkdir -p /dev/pts /run /tmp /var/lib
 mount -t tmpfs -o size=1200m tmpfs /run
 mount -t tmpfs -o size=64m tmpfs /tmp
 ip link set lo up
-. /etc/e2e.env
+# Settings of this boot, from the kernel command line (see run_vm in e2e-nvme.sh).
+E2E_SIM=${E2E_SIM:-inprocess}
+E2E_RUN=${E2E_RUN:-}
 log "kernel $(uname -r), $(nproc) cpu(s)"
 
 for ko in $(cat /etc/modules.list); do
