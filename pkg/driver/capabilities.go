@@ -22,6 +22,14 @@ var (
 		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 	}
 
+	nodeCapabilities = []csi.NodeServiceCapability_RPC_Type{
+		csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
+		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
+		csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
+		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+	}
+
 	// Single-node modes work for filesystem and block volumes.
 	singleNodeModes = map[csi.VolumeCapability_AccessMode_Mode]bool{
 		csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER:        true,
@@ -50,6 +58,16 @@ func controllerServiceCapabilities() []*csi.ControllerServiceCapability {
 	for _, c := range controllerCapabilities {
 		out = append(out, &csi.ControllerServiceCapability{
 			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: c}},
+		})
+	}
+	return out
+}
+
+func nodeServiceCapabilities() []*csi.NodeServiceCapability {
+	out := make([]*csi.NodeServiceCapability, 0, len(nodeCapabilities))
+	for _, c := range nodeCapabilities {
+		out = append(out, &csi.NodeServiceCapability{
+			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: c}},
 		})
 	}
 	return out

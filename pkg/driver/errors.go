@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/rds-csi/rds-csi/pkg/mount"
+	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/volume"
 )
@@ -46,6 +48,18 @@ func codeOf(err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, errBusy):
 		return codes.Aborted
+	// Node service: the data path and the host's mounts.
+	case errors.Is(err, errNotOnNode):
+		return codes.NotFound
+	case errors.Is(err, nvme.ErrInvalidParams), errors.Is(err, mount.ErrUnsupported):
+		return codes.InvalidArgument
+	case errors.Is(err, mount.ErrTargetBusy):
+		return codes.AlreadyExists
+	case errors.Is(err, errNotStaged), errors.Is(err, errInUse), errors.Is(err, mount.ErrNotBlank),
+		errors.Is(err, nvme.ErrNotConnected):
+		return codes.FailedPrecondition
+	case errors.Is(err, nvme.ErrNotLive), errors.Is(err, nvme.ErrNoDevice), errors.Is(err, mount.ErrDeviceGone):
+		return codes.Unavailable
 	default:
 		return codes.Internal
 	}

@@ -1,0 +1,206 @@
+package driver
+
+import (
+	"context"
+	"errors"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/rds-csi/rds-csi/pkg/nvme"
+)
+
+// Node handlers are thin, like the controller's: validate the request, take the per-volume guard for
+// anything that changes the node, call one function of node_stage.go, node_publish.go or node_status.go,
+// and map its error to a code in toStatus. The reads (stats, health) take no guard: kubelet polls them,
+// and an Aborted answer while a stage runs would only fill its log.
+
+// Errors of the node service; codeOf maps them.
+var (
+	// errNotStaged: publish or expand of a volume that this node has not staged (no device, no staging mount).
+	errNotStaged = errors.New("volume is not staged on this node")
+	// errInUse: the volume is still mounted somewhere the request does not account for (unstage while
+	// published, a second publish of a single-writer volume).
+	errInUse = errors.New("volume is in use")
+	// errNotOnNode: the volume is not at the path given (stats, expand) or not on this node at all (health).
+	errNotOnNode = errors.New("volume not found on this node")
+)
+
+// volumeNQN is the NQN of a volume: the RDS exports every disk this driver makes under NQNPrefix followed by
+// the disk's slot, which is the volume id. Unstage has no volume context, so this is how the node finds the
+// subsystem to disconnect; it can only ever name one of this driver's subsystems.
+func volumeNQN(id string) string { return nvme.NQNPrefix + id }
+
+// NodeStageVolume connects the volume's NVMe/TCP subsystem and, for a filesystem volume, mounts it at the
+// staging path, formatting it first only when it is provably blank.
+func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetStagingTargetPath() == "" {
+		return nil, invalid("staging target path is missing")
+	}
+	if err := checkCapability(req.GetVolumeCapability()); err != nil {
+		return nil, invalid("unsupported volume capability: %v", err)
+	}
+	s, err := parseStageRequest(id, req)
+	if err != nil {
+		return nil, err
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	if err := d.stageVolume(ctx, s); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodeStageVolumeResponse{}, nil
+}
+
+// NodeUnstageVolume unmounts the staging path and disconnects the subsystem once nothing on this node
+// mounts the volume any more. An unstaged volume is success.
+func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetStagingTargetPath() == "" {
+		return nil, invalid("staging target path is missing")
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	if err := d.unstageVolume(ctx, id, req.GetStagingTargetPath()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodeUnstageVolumeResponse{}, nil
+}
+
+// NodePublishVolume bind-mounts the staged filesystem onto the target directory, or binds the volume's
+// block device onto the target file.
+func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetTargetPath() == "" {
+		return nil, invalid("target path is missing")
+	}
+	if err := checkCapability(req.GetVolumeCapability()); err != nil {
+		return nil, invalid("unsupported volume capability: %v", err)
+	}
+	// The driver declares STAGE_UNSTAGE_VOLUME, so the CO always names the staging path.
+	if req.GetStagingTargetPath() == "" {
+		return nil, invalid("staging target path is missing (this driver stages volumes before publishing them)")
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	p := publishRequest{
+		id: id, nqn: volumeNQN(id), staging: req.GetStagingTargetPath(), target: req.GetTargetPath(),
+		readOnly: req.GetReadonly(), block: req.GetVolumeCapability().GetBlock() != nil,
+		singleWriter: req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
+	}
+	if err := d.publishVolume(ctx, p); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// NodeUnpublishVolume unmounts and removes the target; a missing target is success.
+func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetTargetPath() == "" {
+		return nil, invalid("target path is missing")
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	if err := d.unpublishVolume(ctx, id, req.GetTargetPath()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// NodeGetVolumeStats reports bytes and inodes of a filesystem volume, or the size of a block volume.
+func (d *Driver) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetVolumePath() == "" {
+		return nil, invalid("volume path is missing")
+	}
+	usage, err := d.volumeStats(id, req.GetVolumePath())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodeGetVolumeStatsResponse{Usage: usage}, nil
+}
+
+// NodeGetVolumeHealth reports the volume INACCESSIBLE from this node when its device is gone, its NVMe
+// controller is not live, or a mount of it sits on a device that is no longer the NQN's.
+func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	h, err := d.volumeHealth(ctx, id, req.GetStagingTargetPath(), req.GetVolumePublishPath())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
+}
+
+// NodeExpandVolume makes the node see the size the controller gave the disk and grows the filesystem on it.
+func (d *Driver) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
+	id, err := volumeID(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetVolumePath() == "" {
+		return nil, invalid("volume path is missing")
+	}
+	if c := req.GetVolumeCapability(); c != nil {
+		if err := checkCapability(c); err != nil {
+			return nil, invalid("unsupported volume capability: %v", err)
+		}
+	}
+	if r := req.GetCapacityRange(); r.GetRequiredBytes() < 0 || r.GetLimitBytes() < 0 {
+		return nil, invalid("capacity range must not be negative")
+	}
+	release, err := d.guard.acquire(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer release()
+	size, err := d.expandVolume(ctx, expandRequest{
+		id: id, nqn: volumeNQN(id), path: req.GetVolumePath(), requiredBytes: req.GetCapacityRange().GetRequiredBytes(),
+		block: req.GetVolumeCapability().GetBlock() != nil,
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.NodeExpandVolumeResponse{CapacityBytes: size}, nil
+}
+
+// NodeGetInfo reports the node id. No topology: every node reaches the RDS over the network, so the
+// controller places volumes without regard to nodes.
+func (d *Driver) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{NodeId: d.opts.NodeID}, nil
+}
+
+// NodeGetCapabilities lists the node capabilities declared in capabilities.go.
+func (d *Driver) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	return &csi.NodeGetCapabilitiesResponse{Capabilities: nodeServiceCapabilities()}, nil
+}

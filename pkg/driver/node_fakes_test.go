@@ -1,0 +1,381 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rds-csi/rds-csi/pkg/mount"
+	"github.com/rds-csi/rds-csi/pkg/nvme"
+	"github.com/rds-csi/rds-csi/pkg/observability"
+)
+
+// The node handlers are tested against small fakes of the data path and the mount table that behave like
+// the real ones in the ways the handlers depend on (idempotent connect, a format only of a blank device, a
+// target that already holds something else is busy), and record every call. The real ones run in
+// node_loop_test.go and in csi-sanity.
+
+// fakeInitiator keeps, per NQN, the controller state and the device.
+type fakeInitiator struct {
+	mu      sync.Mutex
+	state   map[string]string // "" or absent: not connected
+	devices map[string]string // the NQN's block device while it has one
+	// nextDevice is the device a Connect gives; "" means /dev/fake-<volume id>.
+	nextDevice string
+	// noDevice: Connect succeeds but no device appears.
+	noDevice   bool
+	connectErr error
+	rescanErr  error
+	onRescan   func(nqn string)
+	calls      []string
+}
+
+func newFakeInitiator() *fakeInitiator {
+	return &fakeInitiator{state: map[string]string{}, devices: map[string]string{}}
+}
+
+func (f *fakeInitiator) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+// connected sets up a volume as if an earlier process had connected it.
+func (f *fakeInitiator) connected(nqn, dev string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state[nqn], f.devices[nqn] = nvme.StateLive, dev
+}
+
+func (f *fakeInitiator) Connect(_ context.Context, p nvme.ConnectParams) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Connect %s", p.NQN)
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if f.connectErr != nil {
+		return f.connectErr
+	}
+	if f.state[p.NQN] == nvme.StateLive {
+		return nil
+	}
+	f.state[p.NQN] = nvme.StateLive
+	if f.noDevice {
+		return nil
+	}
+	dev := f.nextDevice
+	if dev == "" {
+		dev = "/dev/fake-" + strings.TrimPrefix(p.NQN, nvme.NQNPrefix)
+	}
+	f.devices[p.NQN] = dev
+	return nil
+}
+
+func (f *fakeInitiator) Disconnect(_ context.Context, nqn string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Disconnect %s", nqn)
+	if err := nvme.ValidateNQN(nqn); err != nil {
+		return err
+	}
+	delete(f.state, nqn)
+	delete(f.devices, nqn)
+	return nil
+}
+
+func (f *fakeInitiator) Device(_ context.Context, nqn string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Device %s", nqn)
+	if dev, ok := f.devices[nqn]; ok {
+		return dev, nil
+	}
+	return "", fmt.Errorf("%w %s", nvme.ErrNoDevice, nqn)
+}
+
+func (f *fakeInitiator) WaitForDevice(ctx context.Context, nqn string) (string, error) {
+	return f.Device(ctx, nqn)
+}
+
+func (f *fakeInitiator) IsConnected(_ context.Context, nqn string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("IsConnected %s", nqn)
+	return f.state[nqn] == nvme.StateLive, nil
+}
+
+func (f *fakeInitiator) State(_ context.Context, nqn string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("State %s", nqn)
+	return f.state[nqn], nil
+}
+
+func (f *fakeInitiator) Rescan(_ context.Context, nqn string) error {
+	f.mu.Lock()
+	f.record("Rescan %s", nqn)
+	st, hook, err := f.state[nqn], f.onRescan, f.rescanErr
+	f.mu.Unlock()
+	if st == "" {
+		return fmt.Errorf("rescan %s: %w", nqn, nvme.ErrNotConnected)
+	}
+	if err != nil {
+		return err
+	}
+	if hook != nil {
+		hook(nqn)
+	}
+	return nil
+}
+
+// count returns how often a call starting with prefix was made.
+func (f *fakeInitiator) count(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return countPrefix(f.calls, prefix)
+}
+
+func countPrefix(calls []string, prefix string) int {
+	n := 0
+	for _, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeMount is one entry of the fake mount table.
+type fakeMount struct {
+	device   string
+	fsType   string // "" for a bind of a device node
+	readOnly bool
+}
+
+// fakeMounter is a mount table plus what is on each device.
+type fakeMounter struct {
+	mu     sync.Mutex
+	mounts map[string]fakeMount // by target path
+	fs     map[string]string    // device → filesystem on it ("" blank)
+	sizes  map[string]int64
+	gone   map[string]bool // devices that vanished under their mounts
+	stats  mount.FilesystemStats
+	// Errors to return.
+	resizeErr error
+	calls     []string
+}
+
+func newFakeMounter() *fakeMounter {
+	return &fakeMounter{mounts: map[string]fakeMount{}, fs: map[string]string{}, sizes: map[string]int64{},
+		gone: map[string]bool{}, stats: mount.FilesystemStats{TotalBytes: 1000, UsedBytes: 300, AvailableBytes: 600,
+			TotalInodes: 64, UsedInodes: 11, FreeInodes: 53}}
+}
+
+func (m *fakeMounter) record(format string, args ...any) {
+	m.calls = append(m.calls, fmt.Sprintf(format, args...))
+}
+
+func (m *fakeMounter) count(prefix string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return countPrefix(m.calls, prefix)
+}
+
+// mounted sets up a mount as if an earlier process had made it.
+func (m *fakeMounter) mounted(target string, mnt fakeMount) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mounts[filepath.Clean(target)] = mnt
+}
+
+func (m *fakeMounter) FormatAndMount(_ context.Context, device, target, fsType string, _ []string, readOnly bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("FormatAndMount %s %s %s ro=%v", device, target, fsType, readOnly)
+	if fsType == "" {
+		fsType = mount.DefaultFSType
+	}
+	if cur, ok := m.mounts[filepath.Clean(target)]; ok {
+		if cur.device != device || cur.fsType != fsType || cur.readOnly != readOnly {
+			return fmt.Errorf("%w: %s holds %s", mount.ErrTargetBusy, target, cur.device)
+		}
+		return nil
+	}
+	switch existing := m.fs[device]; {
+	case existing == "" && readOnly:
+		return fmt.Errorf("%w: %s is blank and read-only", mount.ErrUncertain, device)
+	case existing == "":
+		m.record("mkfs %s %s", fsType, device)
+		m.fs[device] = fsType
+	case existing != fsType:
+		return fmt.Errorf("%w: %s holds %s", mount.ErrNotBlank, device, existing)
+	}
+	m.mounts[filepath.Clean(target)] = fakeMount{device: device, fsType: fsType, readOnly: readOnly}
+	return nil
+}
+
+func (m *fakeMounter) BindMount(_ context.Context, source, target string, readOnly bool, _ []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("BindMount %s %s ro=%v", source, target, readOnly)
+	src, ok := m.mounts[filepath.Clean(source)]
+	if !ok {
+		return fmt.Errorf("bind source %s is not mounted", source)
+	}
+	want := fakeMount{device: src.device, fsType: src.fsType, readOnly: readOnly}
+	if cur, ok := m.mounts[filepath.Clean(target)]; ok {
+		if cur != want {
+			return fmt.Errorf("%w: %s holds %s ro=%v", mount.ErrTargetBusy, target, cur.device, cur.readOnly)
+		}
+		return nil
+	}
+	m.mounts[filepath.Clean(target)] = want
+	return nil
+}
+
+func (m *fakeMounter) PublishBlock(_ context.Context, device, target string, readOnly bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("PublishBlock %s %s ro=%v", device, target, readOnly)
+	want := fakeMount{device: device, readOnly: readOnly}
+	if cur, ok := m.mounts[filepath.Clean(target)]; ok {
+		if cur != want {
+			return fmt.Errorf("%w: %s holds %s ro=%v", mount.ErrTargetBusy, target, cur.device, cur.readOnly)
+		}
+		return nil
+	}
+	m.mounts[filepath.Clean(target)] = want
+	return nil
+}
+
+func (m *fakeMounter) Unmount(_ context.Context, target string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("Unmount %s", target)
+	delete(m.mounts, filepath.Clean(target))
+	return nil
+}
+
+func (m *fakeMounter) IsMountPoint(path string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.mounts[filepath.Clean(path)]
+	return ok, nil
+}
+
+func (m *fakeMounter) MountedDevice(path string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.mounts[filepath.Clean(path)]
+	switch {
+	case !ok:
+		return "", fmt.Errorf("%s: %w", path, mount.ErrNotMounted)
+	case m.gone[cur.device]:
+		return "", fmt.Errorf("%s is mounted from %s: %w", path, cur.device, mount.ErrDeviceGone)
+	}
+	return cur.device, nil
+}
+
+func (m *fakeMounter) ResizeFilesystem(_ context.Context, device, mountPath string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("ResizeFilesystem %s %s", device, mountPath)
+	if cur, ok := m.mounts[filepath.Clean(mountPath)]; !ok || cur.device != device {
+		return fmt.Errorf("%s is not a mount of %s", mountPath, device)
+	}
+	return m.resizeErr
+}
+
+func (m *fakeMounter) FilesystemStats(path string) (mount.FilesystemStats, error) {
+	return m.stats, nil
+}
+
+func (m *fakeMounter) DeviceSize(device string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	size, ok := m.sizes[device]
+	if !ok {
+		return 0, fmt.Errorf("%s: no such device", device)
+	}
+	return size, nil
+}
+
+// volumeMounts stands in for the host mount table (volumeMountLister).
+func (m *fakeMounter) volumeMounts(device, stagingPath string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want := map[string]bool{}
+	if device != "" {
+		want[device] = true
+	}
+	if st, ok := m.mounts[filepath.Clean(stagingPath)]; ok && stagingPath != "" {
+		want[st.device] = true
+	}
+	var out []string
+	for target, mnt := range m.mounts {
+		if want[mnt.device] {
+			out = append(out, target)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// nodeEnv is a node-mode driver on the fakes.
+type nodeEnv struct {
+	d       *Driver
+	init    *fakeInitiator
+	mnt     *fakeMounter
+	metrics *observability.Metrics
+	dir     string // a scratch directory for paths the handlers stat
+}
+
+func newNodeEnv(t *testing.T) *nodeEnv {
+	t.Helper()
+	e := &nodeEnv{init: newFakeInitiator(), mnt: newFakeMounter(), metrics: observability.NewMetrics(), dir: t.TempDir()}
+	d, err := New(Options{Mode: ModeNode, DriverName: DefaultDriverName, NodeID: "node-a"},
+		Deps{Initiator: e.init, Mounter: e.mnt, Metrics: e.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d = d
+	return e
+}
+
+func (e *nodeEnv) path(name string) string { return filepath.Join(e.dir, name) }
+
+func nodeFSCap(mode csi.VolumeCapability_AccessMode_Mode, fsType string) *csi.VolumeCapability {
+	return &csi.VolumeCapability{AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode},
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: fsType}}}
+}
+
+func nodeBlockCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
+	return &csi.VolumeCapability{AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode},
+		AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}}}
+}
+
+// nodeVolumeContext is what CreateVolume puts into a volume's context.
+func nodeVolumeContext(id string, extra ...string) map[string]string {
+	c := map[string]string{"nvmeAddress": "10.0.1.5", "nvmePort": "4420", "nqn": nvme.NQNPrefix + id, "basePath": "pool/k8s"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		c[extra[i]] = extra[i+1]
+	}
+	return c
+}
+
+func wantNodeCode(t *testing.T, err error, want codes.Code, contains string) {
+	t.Helper()
+	if got := status.Code(err); got != want {
+		t.Fatalf("code %s, want %s (err: %v)", got, want, err)
+	}
+	if contains != "" && !strings.Contains(status.Convert(err).Message(), contains) {
+		t.Fatalf("message %q does not mention %q", status.Convert(err).Message(), contains)
+	}
+}
