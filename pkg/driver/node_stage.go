@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"time"
@@ -30,9 +31,18 @@ type stageRequest struct {
 
 // parseStageRequest reads what the controller put into the volume context. The NQN must be the one this
 // driver derives from the volume id: unstage has no volume context and finds the subsystem by the id alone,
-// so a volume staged under any other NQN could never be disconnected.
+// so a volume staged under any other NQN could never be disconnected. A context without an NQN (a PV
+// written by hand, or by a driver that did not record it) gets that one.
 func parseStageRequest(id string, req *csi.NodeStageVolumeRequest) (stageRequest, error) {
-	conn, err := nvme.ParseConnectParams(req.GetVolumeContext())
+	vc := req.GetVolumeContext()
+	if _, ok := vc[nvme.VolumeContextNQN]; !ok {
+		vc = maps.Clone(vc)
+		if vc == nil {
+			vc = map[string]string{}
+		}
+		vc[nvme.VolumeContextNQN] = volumeNQN(id)
+	}
+	conn, err := nvme.ParseConnectParams(vc)
 	if err != nil {
 		return stageRequest{}, invalid("volume context: %v", err)
 	}
@@ -46,7 +56,7 @@ func parseStageRequest(id string, req *csi.NodeStageVolumeRequest) (stageRequest
 		s.mountFlags = m.GetMountFlags()
 		s.fsType = m.GetFsType()
 		if s.fsType == "" {
-			s.fsType = req.GetVolumeContext()[paramFSType]
+			s.fsType = vc[paramFSType]
 		}
 		if s.fsType != "" && !supportedFSTypes[s.fsType] {
 			return stageRequest{}, invalid("volume context %s=%q is not supported (use ext4 or xfs)", paramFSType, s.fsType)

@@ -38,17 +38,17 @@ func unstageReq(id string) *csi.NodeUnstageVolumeRequest {
 	return &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: stage}
 }
 
+func withoutKey(m map[string]string, key string) map[string]string {
+	delete(m, key)
+	return m
+}
+
 // TestNodeRefusesBadInput: every malformed request is InvalidArgument and touches neither the data path
 // nor the mount table.
 func TestNodeRefusesBadInput(t *testing.T) {
 	ctx := context.Background()
 	fs := nodeFSCap(rwo, "")
 	vc := nodeVolumeContext(volA)
-	without := func(key string) map[string]string {
-		c := nodeVolumeContext(volA)
-		delete(c, key)
-		return c
-	}
 	cases := []struct {
 		name, mentions string
 		call           func(d *Driver) error
@@ -89,7 +89,7 @@ func TestNodeRefusesBadInput(t *testing.T) {
 			return err
 		}},
 		{"stage without an address", "address", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, without("nvmeAddress")))
+			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, withoutKey(nodeVolumeContext(volA), "nvmeAddress")))
 			return err
 		}},
 		{"stage with an address nvme-cli would read as an option", "address", func(d *Driver) error {
@@ -202,6 +202,8 @@ func TestNodeStage(t *testing.T) {
 		{"a reader-only mode mounts read-only", nodeFSCap(rox, "ext4"), nodeVolumeContext(volA),
 			"FormatAndMount " + devA + " " + stage + " ext4 ro=true"},
 		{"block stages only the connection", nodeBlockCap(rwx), nodeVolumeContext(volA), ""},
+		{"a context without an NQN gets the volume's", nodeFSCap(rwo, "ext4"), withoutKey(nodeVolumeContext(volA), "nqn"),
+			"FormatAndMount " + devA + " " + stage + " ext4 ro=false"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
