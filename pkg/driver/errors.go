@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/rds"
@@ -42,7 +43,8 @@ func codeOf(err error) codes.Code {
 		return codes.ResourceExhausted
 	case errors.Is(err, rds.ErrInvalid):
 		return codes.InvalidArgument
-	case errors.Is(err, volume.ErrNotOwned), errors.Is(err, volume.ErrUnsupported), errors.Is(err, errConflict):
+	case errors.Is(err, volume.ErrNotOwned), errors.Is(err, volume.ErrUnsupported),
+		errors.Is(err, attachment.ErrAttachedElsewhere):
 		return codes.FailedPrecondition
 	case errors.Is(err, rds.ErrUnavailable), errors.Is(err, volume.ErrIncomplete):
 		return codes.Unavailable
@@ -68,8 +70,6 @@ func codeOf(err error) codes.Code {
 var (
 	// errBusy: another operation on the same volume is in flight; the sidecars retry on Aborted.
 	errBusy = errors.New("an operation on this volume is already in progress")
-	// errConflict: an attachment rule refuses the request.
-	errConflict = errors.New("attachment conflict")
 )
 
 func invalid(format string, args ...any) error {
