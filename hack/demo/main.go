@@ -60,12 +60,20 @@ func (l *simLog) drain() []string {
 	return out
 }
 
+type step struct {
+	title string
+	f     func() (string, error)
+}
+
 type demo struct {
-	ctx  context.Context
-	id   csi.IdentityClient
-	ctrl csi.ControllerClient
-	log  *simLog
-	step int
+	ctx      context.Context
+	id       csi.IdentityClient
+	ctrl     csi.ControllerClient
+	node     csi.NodeClient
+	log      *simLog
+	step     int
+	withNode bool   // the driver runs the node service (root: loop devices)
+	dir      string // staging and target paths live here
 }
 
 // do runs one step, prints what it did and the RouterOS commands it sent.
@@ -95,7 +103,14 @@ func run(driverBin, dir string) error {
 		dir = tmp
 	}
 	sock := filepath.Join(dir, "csi.sock")
-	cmd := exec.Command(driverBin, "--mode=controller", "--endpoint=unix://"+sock, "--node-id=demo-node",
+	// As root the driver runs the node service too, on loop devices; otherwise the controller alone.
+	mode := "controller"
+	if os.Geteuid() == 0 {
+		mode = "all"
+	} else {
+		fmt.Println("not root: the node steps (stage, mount, write, unstage) are left out; they need loop devices and mount")
+	}
+	cmd := exec.Command(driverBin, "--mode="+mode, "--endpoint=unix://"+sock, "--node-id="+demoNode,
 		"--rds-simulator="+filepath.Join(dir, "rds"), "--base-path=pool/k8s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -127,7 +142,8 @@ func run(driverBin, dir string) error {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d := &demo{ctx: ctx, id: csi.NewIdentityClient(conn), ctrl: csi.NewControllerClient(conn), log: log}
+	d := &demo{ctx: ctx, id: csi.NewIdentityClient(conn), ctrl: csi.NewControllerClient(conn),
+		node: csi.NewNodeClient(conn), log: log, withNode: mode == "all", dir: dir}
 	return d.lifecycle()
 }
 
@@ -145,7 +161,7 @@ func waitForSocket(sock string, within time.Duration) error {
 
 func fsCap() []*csi.VolumeCapability {
 	return []*csi.VolumeCapability{{
-		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: "ext4"}},
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: "xfs"}},
 		AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
 	}}
 }
@@ -155,10 +171,7 @@ func gibs(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/float64(gi
 func (d *demo) lifecycle() error {
 	ctx := d.ctx
 	var freeBefore int64
-	steps := []struct {
-		title string
-		f     func() (string, error)
-	}{
+	steps := []step{
 		{"GetPluginInfo and Probe", func() (string, error) {
 			info, err := d.id.GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
 			if err != nil {
@@ -196,6 +209,19 @@ func (d *demo) lifecycle() error {
 			return fmt.Sprintf("%s, node expansion required: %v", gibs(r.GetCapacityBytes()), r.GetNodeExpansionRequired()), nil
 		}},
 		{"ListVolumes one per page", d.listPaged},
+	}
+	n := &nodeDemo{demo: d, dir: d.dir}
+	if d.withNode {
+		steps = append(steps, []step{
+			{"Attach demo-vol-a on demo-node: ControllerPublish, NodeStage (mkfs.xfs on the blank device), NodePublish", n.attach("demo-vol-a")},
+			{"Write a file into demo-vol-a", n.write("demo-vol-a")},
+			{"Detach demo-vol-a: NodeUnpublish, NodeUnstage, ControllerUnpublish", n.detach("demo-vol-a")},
+			{"Attach demo-vol-a again: nothing is re-formatted", n.attach("demo-vol-a")},
+			{"Read the file back", n.verify("demo-vol-a")},
+			{"Detach demo-vol-a", n.detach("demo-vol-a")},
+		}...)
+	}
+	steps = append(steps, []step{
 		{"CreateSnapshot demo-snap of demo-vol-a (a read-only btrfs snapshot)", d.snapshot("demo-snap", "demo-vol-a")},
 		{"CreateSnapshot demo-snap again (idempotent)", d.snapshot("demo-snap", "demo-vol-a")},
 		{"CreateVolume demo-vol-clone as a clone of demo-vol-b", d.createFrom("demo-vol-clone", 0, &csi.VolumeContentSource{
@@ -205,13 +231,22 @@ func (d *demo) lifecycle() error {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s free (sparse files: nothing written yet, so nothing allocated; before: %s)",
+			return fmt.Sprintf("%s free (before: %s): volumes are sparse files, so only what was written is allocated",
 				gibs(c.GetAvailableCapacity()), gibs(freeBefore)), nil
 		}},
 		{"DeleteVolume demo-vol-a (its snapshot stays usable)", d.delete("demo-vol-a")},
 		{"CreateVolume demo-vol-restored from demo-snap (10 GiB: the 8 GiB snapshot, grown)", d.createFrom("demo-vol-restored", 10*gib,
 			&csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: "demo-snap"}}})},
 		{"ListSnapshots of demo-vol-a, which is gone", d.listSnapshots("demo-vol-a", 1)},
+	}...)
+	if d.withNode {
+		steps = append(steps, []step{
+			{"Attach demo-vol-restored: the snapshot's filesystem, grown to the larger volume at stage", n.attach("demo-vol-restored")},
+			{"Read the file the snapshot kept", n.verify("demo-vol-restored")},
+			{"Detach demo-vol-restored", n.detach("demo-vol-restored")},
+		}...)
+	}
+	steps = append(steps, []step{
 		{"DeleteSnapshot demo-snap", d.deleteSnapshot("demo-snap")},
 		{"DeleteSnapshot demo-snap again (idempotent)", d.deleteSnapshot("demo-snap")},
 		{"DeleteVolume demo-vol-restored", d.delete("demo-vol-restored")},
@@ -229,7 +264,7 @@ func (d *demo) lifecycle() error {
 			return "no volumes", nil
 		}},
 		{"ListSnapshots is empty", d.listSnapshots("", 0)},
-	}
+	}...)
 	for _, s := range steps {
 		if err := d.do(s.title, s.f); err != nil {
 			return err
