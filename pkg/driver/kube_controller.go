@@ -122,11 +122,12 @@ func (bg *controllerBackground) startKubernetes(ctx context.Context, cfg Config,
 	recorder, stopEvents := attachment.NewEventRecorder(client, EventComponent)
 	bg.stopEvents = stopEvents
 	m.SetEventSink(&attachment.RecorderEventSink{Recorder: recorder, Claims: m})
+	// The node cache fills while StartKubernetes waits for its own lists.
+	nodes := startKubeNodes(ctx, meta)
 	if err := m.StartKubernetes(ctx, client, cfg.DriverName); err != nil {
 		return err
 	}
-	nodes, err := startKubeNodes(ctx, meta, attachment.DefaultKubeSyncTimeout)
-	if err != nil {
+	if err := nodes.waitSynced(ctx, attachment.DefaultKubeSyncTimeout); err != nil {
 		return err
 	}
 	bg.nodes = nodes

@@ -23,11 +23,12 @@ var nodesResource = corev1.SchemeGroupVersion.WithResource("nodes")
 type kubeNodes struct {
 	client  metadata.Interface
 	indexer cache.Indexer
+	synced  cache.InformerSynced
 }
 
-// startKubeNodes starts the Node metadata informer and waits, at most syncTimeout, until its first list
-// is in the cache. The informer stops when ctx ends.
-func startKubeNodes(ctx context.Context, client metadata.Interface, syncTimeout time.Duration) (*kubeNodes, error) {
+// startKubeNodes starts the Node metadata informer, which runs until ctx ends. Call waitSynced before
+// the first Exists.
+func startKubeNodes(ctx context.Context, client metadata.Interface) *kubeNodes {
 	factory := metadatainformer.NewSharedInformerFactoryWithOptions(client, 0,
 		metadatainformer.WithTransform(stripNodeMetadata))
 	informer := factory.ForResource(nodesResource).Informer()
@@ -36,13 +37,18 @@ func startKubeNodes(ctx context.Context, client metadata.Interface, syncTimeout 
 		<-ctx.Done()
 		factory.Shutdown()
 	}()
-	waitCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	return &kubeNodes{client: client, indexer: informer.GetIndexer(), synced: informer.HasSynced}
+}
+
+// waitSynced waits, at most timeout, until the informer's first list is in the cache.
+func (n *kubeNodes) waitSynced(ctx context.Context, timeout time.Duration) error {
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if !cache.WaitForCacheSync(waitCtx.Done(), informer.HasSynced) {
-		return nil, fmt.Errorf("nodes not listed within %s (is the API server reachable, and may this service "+
-			"account get, list and watch nodes?): %w", syncTimeout, context.Cause(waitCtx))
+	if !cache.WaitForCacheSync(waitCtx.Done(), n.synced) {
+		return fmt.Errorf("nodes not listed within %s (is the API server reachable, and may this service "+
+			"account get, list and watch nodes?): %w", timeout, context.Cause(waitCtx))
 	}
-	return &kubeNodes{client: client, indexer: informer.GetIndexer()}, nil
+	return nil
 }
 
 // Exists reports whether the Node exists: from the cache, or from the API server when the cache does not

@@ -45,8 +45,8 @@ func TestKubeNodesAgainstAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := startKubeNodes(ctx, meta, 30*time.Second)
-	if err != nil {
+	nodes := startKubeNodes(ctx, meta)
+	if err := nodes.waitSynced(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if got := counter.Counts(); got["LIST nodes"] != 1 {
