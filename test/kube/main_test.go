@@ -1,0 +1,24 @@
+package kube
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// afterTests are cleanups of fixtures shared by the runs of a benchmark.
+var afterTests []func() error
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, cleanup := range afterTests {
+		if err := cleanup(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
