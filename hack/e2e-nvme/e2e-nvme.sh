@@ -77,7 +77,12 @@ deps() {
 kernel_dir() {
     local pkg ver
     pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-    [ -n "$pkg" ] || die "apt-cache knows no linux-image-cloud-amd64 (run apt-get update?)"
+    if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+        # Images often ship without package lists.
+        apt-get update -qq >&2
+        pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    fi
+    [ -n "$pkg" ] || die "apt-cache knows no linux-image-cloud-amd64 (run apt-get update as root)"
     ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
     [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate version of $pkg"
     echo "$CACHE/${pkg}_$ver"
@@ -187,13 +192,20 @@ pick_accel() {
     fi
     # /dev/kvm existing is not enough (some hosts only run their own kind of guest): try a short KVM boot
     # of the same kernel to its "no init" panic, which takes 1-2 s where KVM works. Where it does not, the
-    # probe costs its timeout.
-    if [ -w /dev/kvm ] && timeout 10 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -display none \
-            -serial stdio -no-reboot -kernel "$OUT/kernel/root/boot/vmlinuz-$(cat "$OUT/kernel/version")" \
-            -append "console=ttyS0 panic=-1 no_timer_check" 2>/dev/null | grep -q 'Kernel panic'; then
-        echo kvm
-    else
+    # probe costs its timeout, so the answer is kept per host kernel and guest kernel.
+    local kver probe
+    kver=$(cat "$OUT/kernel/version")
+    probe="$CACHE/accel-$(uname -r)-$kver"
+    if [ ! -w /dev/kvm ]; then
         echo tcg
+    elif [ -f "$probe" ]; then
+        cat "$probe"
+    elif timeout 10 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -display none -serial stdio \
+            -no-reboot -kernel "$OUT/kernel/root/boot/vmlinuz-$kver" -append "console=ttyS0 panic=-1 no_timer_check" \
+            2>/dev/null | grep -q 'Kernel panic'; then
+        echo kvm | tee "$probe"
+    else
+        echo tcg | tee "$probe"
     fi
 }
 
