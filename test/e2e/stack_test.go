@@ -232,7 +232,7 @@ func (s *stack) startSimBinary(dir string) (addr, key, knownHosts string, err er
 		}
 		return addr, key, knownHosts, nil
 	case err := <-s.simProc.done:
-		return "", "", "", fmt.Errorf("rds-sim exited: %v", err)
+		return "", "", "", fmt.Errorf("rds-sim exited: %w", err)
 	case <-time.After(30 * time.Second):
 		return "", "", "", errors.New("rds-sim printed nothing for 30s")
 	}
@@ -247,7 +247,7 @@ func waitForSocket(sock string, p *process, timeout time.Duration) error {
 		}
 		select {
 		case err := <-p.done:
-			return fmt.Errorf("%s exited before serving %s: %v", p.name, sock, err)
+			return fmt.Errorf("%s exited before serving %s: %w", p.name, sock, err)
 		default:
 		}
 		if time.Now().After(deadline) {
