@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity verify lint demo bench clean
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube clean
 
 all: build
 
@@ -30,6 +30,13 @@ unit:
 sanity: build
 	$(GOTEST) $(TESTFLAGS) -v ./test/sanity/...
 
+# The Kubernetes lane alone, against a fresh etcd + kube-apiserver: the attachment manager, the driver's node
+# check, and the controller binary end to end (test/kube).
+test-kube: build
+	RDS_CSI_BINARY=$(CURDIR)/$(BIN)/rds-csi hack/kube/with-apiserver.sh sh -c '\
+		$(GOTEST) $(TESTFLAGS) ./test/kube/... ./test/kubeenv/... ./pkg/attachment/... && \
+		$(GOTEST) $(TESTFLAGS) -run Kube ./pkg/driver/...'
+
 lint:
 	hack/lint.sh
 
@@ -45,6 +52,13 @@ demo: deps build
 
 bench:
 	$(GOTEST) -run '^$$' -bench . -benchmem ./pkg/... 
+
+# Benchmarks that need the API server: the manager's rebuild and scrape at scale, and the controller binary's
+# start-up with 5,000 VolumeAttachments (each run of the latter is a process start, hence -benchtime).
+bench-kube: build
+	RDS_CSI_BINARY=$(CURDIR)/$(BIN)/rds-csi hack/kube/with-apiserver.sh sh -c '\
+		$(GOTEST) -run "^$$" -bench . -benchmem ./pkg/attachment/... && \
+		$(GOTEST) -run "^$$" -bench . -benchtime 3x ./test/kube/...'
 
 clean:
 	rm -rf $(BIN)
