@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube clean
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube e2e-nvme clean
 
 all: build
 
@@ -49,6 +49,10 @@ verify: deps
 
 demo: deps build
 	$(GO) run ./hack/demo --driver $(BIN)/rds-csi
+
+# The node plugin over a real kernel NVMe/TCP target and initiator, in a QEMU VM (root; installs what it needs).
+e2e-nvme:
+	hack/e2e-nvme/e2e-nvme.sh all
 
 bench:
 	$(GOTEST) -run '^$$' -bench . -benchmem ./pkg/... 

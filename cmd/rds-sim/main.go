@@ -83,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay added to every command, e.g. 30ms")
 	fs.Var(&faults, "fault", "inject a fault: KIND[=VALUE][@MATCH][#N] (repeatable; see pkg/rdssim/README.md)")
 	fs.IntVar(&cfg.Width, "width", 80, "column at which print detail wraps")
+	nvmeAddr := fs.String("nvme-address", "127.0.0.1", "address the kernel NVMe/TCP target listens on when "+
+		rdssim.DefaultNVMetRoot+" exists (disks with nvme-tcp-export=yes are then really exported)")
 	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(klogFlags)
 	fs.Var(klogFlags.Lookup("v").Value, "v", "log verbosity of diagnostics on stderr")
@@ -105,6 +107,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.PoolSize, cfg.Faults, cfg.Log = int64(size), faults, stdout
+	if rdssim.NVMetAvailable("") {
+		cfg.Exporter = rdssim.NewNVMet("", *nvmeAddr)
+		fmt.Fprintf(stdout, "rds-sim: exporting disks through the kernel NVMe target on %s\n", *nvmeAddr)
+	}
 
 	sim, err := rdssim.New(cfg)
 	if err != nil {

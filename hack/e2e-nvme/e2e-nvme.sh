@@ -30,7 +30,7 @@ MEM=${MEM:-2048}
 TIMEOUT=${TIMEOUT:-480}
 ACCEL=${ACCEL:-auto}
 E2E_RUN=${E2E_RUN:-}
-E2E_SIM=${E2E_SIM:-inprocess}
+E2E_SIM=${E2E_SIM:-binary}
 # Modules the guest loads, in this order after their dependencies (ext4 and nvme-core are built in).
 MODULES="configfs nvmet nvmet-tcp nvme-fabrics nvme-tcp loop xfs"
 mkdir -p "$OUT"

@@ -33,7 +33,7 @@ mount -t tmpfs -o size=1200m tmpfs /run
 mount -t tmpfs -o size=64m tmpfs /tmp
 ip link set lo up
 # Settings of this boot, from the kernel command line (see run_vm in e2e-nvme.sh).
-E2E_SIM=${E2E_SIM:-inprocess}
+E2E_SIM=${E2E_SIM:-binary}
 E2E_RUN=${E2E_RUN:-}
 log "kernel $(uname -r), $(nproc) cpu(s)"
 

@@ -205,7 +205,13 @@ func simulatorFiles(sim *rdssim.Simulator, volumes *volume.Manager, loc volume.L
 
 func startSimulator(dir, pool string) (*rdssim.Simulator, error) {
 	// The simulator's command log goes to standard output, as rds-sim's does: one line per command.
-	sim, err := rdssim.New(rdssim.Config{Listen: "127.0.0.1:0", DataDir: dir, PoolName: pool, Log: os.Stdout})
+	cfg := rdssim.Config{Listen: "127.0.0.1:0", DataDir: dir, PoolName: pool, Log: os.Stdout}
+	if rdssim.NVMetAvailable("") {
+		// Where the kernel NVMe target exists, exported disks are real NVMe/TCP subsystems on loopback, so
+		// --nvme-initiator=nvme-cli works against the embedded simulator too.
+		cfg.Exporter = rdssim.NewNVMet("", "127.0.0.1")
+	}
+	sim, err := rdssim.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedded RDS simulator in %s: %w", dir, err)
 	}
