@@ -247,7 +247,7 @@ func TestChartRBACGrantsTheSidecarsTheirDocumentedRules(t *testing.T) {
 		{Verb: "update", Group: "snapshot.storage.k8s.io", Resource: "volumesnapshotcontents", Subresource: "status"}, // snapshotter
 		{Verb: "get", Group: "groupsnapshot.storage.k8s.io", Resource: "volumegroupsnapshotclasses"},                  // snapshotter
 		{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: ns},                             // every sidecar
-		{Verb: "get", Resource: "persistentvolumeclaims", Namespace: "any"},                                           // the driver
+		{Verb: "watch", Resource: "nodes"},                                                                            // the driver (node metadata cache)
 		{Verb: "patch", Resource: "events", Namespace: "any"},                                                         // the driver
 	}
 	for _, ra := range allowed {
