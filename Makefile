@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube e2e-nvme clean
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube e2e-nvme clean helm-lint deploy-test
 
 all: build
 
@@ -63,6 +63,17 @@ bench-kube: build
 	RDS_CSI_BINARY=$(CURDIR)/$(BIN)/rds-csi hack/kube/with-apiserver.sh sh -c '\
 		$(GOTEST) -run "^$$" -bench . -benchmem ./pkg/attachment/... && \
 		$(GOTEST) -run "^$$" -bench . -benchtime 3x ./test/kube/...'
+
+# The Helm chart with each of its ci/ values files (helm is built and cached by hack/helm.sh).
+helm-lint:
+	@HELM=$$(hack/helm.sh) && for f in deploy/helm/rds-csi/ci/*-values.yaml; do \
+	  $$HELM lint deploy/helm/rds-csi --strict --values $$f || exit 1; done
+
+# The deployment tests alone: goldens, schema, flags, kustomize base, and with a fresh API server the
+# server-side dry run and the RBAC proof. After an intended chart change, regenerate the goldens and the
+# kustomize base with `go test ./test/deploy -run 'Golden|KustomizeBase' -update`.
+deploy-test: deps
+	hack/kube/with-apiserver.sh $(GOTEST) $(TESTFLAGS) ./test/deploy/...
 
 clean:
 	rm -rf $(BIN)

@@ -159,3 +159,15 @@ func TestKustomizeBaseMatchesChart(t *testing.T) {
 		t.Errorf("only %d objects compared", len(want))
 	}
 }
+
+// TestREADMEShowsTheTestedOverlay keeps the README's kustomize overlay the one the dry run checks.
+func TestREADMEShowsTheTestedOverlay(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.ReplaceAll(exampleOverlay, "BASE", "../rds-csi/deploy/kubernetes")
+	if !strings.Contains(string(readme), "```yaml\n"+want+"```") {
+		t.Errorf("README.md does not show this overlay (the one TestServerSideDryRun applies):\n%s", want)
+	}
+}
