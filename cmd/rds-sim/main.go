@@ -109,7 +109,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.PoolSize, cfg.Faults, cfg.Log = int64(size), faults, stdout
 	if rdssim.NVMetAvailable("") {
 		cfg.Exporter = rdssim.NewNVMet("", *nvmeAddr)
-		fmt.Fprintf(stdout, "rds-sim: exporting disks through the kernel NVMe target on %s\n", *nvmeAddr)
 	}
 
 	sim, err := rdssim.New(cfg)
@@ -127,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "rds-sim: listening on %s data-dir=%s user=%s client-key=%s known-hosts=%s\n",
 		sim.Addr(), cfg.DataDir, cfg.User, key, sim.KnownHostsFile())
+	if cfg.Exporter != nil { // after the first line, which tools read for the address and keys
+		fmt.Fprintf(stdout, "rds-sim: exporting disks through the kernel NVMe target on %s\n", *nvmeAddr)
+	}
 	<-ctx.Done()
 	done := make(chan error, 1)
 	go func() { done <- sim.Close() }()
