@@ -62,16 +62,6 @@ func scrapeURL(url string) (map[string]*dto.MetricFamily, error) {
 	return parser.TextToMetricFamilies(resp.Body)
 }
 
-// gauge is the value of an unlabelled gauge in one fresh scrape; the test fails when it is absent.
-func (p *controllerProcess) gauge(name string) float64 {
-	p.tb.Helper()
-	v, err := gaugeIn(p.scrape(), name)
-	if err != nil {
-		p.tb.Fatalf("%s: %v", p.name, err)
-	}
-	return v
-}
-
 func gaugeIn(families map[string]*dto.MetricFamily, name string) (float64, error) {
 	mf, ok := families[name]
 	if !ok || len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetGauge() == nil {

@@ -48,7 +48,7 @@ func driverBinary(tb testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", binary, "github.com/rds-csi/rds-csi/cmd/rds-csi")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/rds-csi: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./cmd/rds-csi: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
