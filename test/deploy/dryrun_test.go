@@ -307,3 +307,35 @@ patches:
         path: /data/base-path
         value: raid1/k8s
 `
+
+// TestHelmInstallDryRun runs `helm install --dry-run=server` against the kube lane's API server: helm
+// reads the cluster's real capabilities (the snapshot CRDs are there, so the VolumeSnapshotClass is
+// rendered) and renders NOTES.txt, which `helm template` never does, so a broken NOTES would only show
+// at a user's install.
+func TestHelmInstallDryRun(t *testing.T) {
+	cfg := kubeenv.RestConfig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	installSnapshotCRDs(ctx, t, newAPIClient(t, cfg))
+	out, err := runHelm(t, "install", "rds-csi-dry-run", ".", "--dry-run=server", "--namespace", "kube-system",
+		"--kubeconfig", os.Getenv(kubeenv.EnvKubeconfig), "--values", filepath.Join("ci", "default-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, notes, ok := strings.Cut(string(out), "\nNOTES:\n")
+	if !ok {
+		t.Fatalf("no NOTES in helm's output:\n%s", out)
+	}
+	for _, want := range []string{"rds.csi.srvlab.io", "192.0.2.10", "kubectl -n kube-system logs deploy/rds-csi-dry-run-controller -c rds-csi",
+		"storageClassName: rds-nvme", "rds-csi-dry-run-controller-metrics"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES do not mention %q:\n%s", want, notes)
+		}
+	}
+	if strings.Contains(notes, "WARNING") {
+		t.Errorf("NOTES warn although the snapshot CRDs are installed:\n%s", notes)
+	}
+	if !strings.Contains(manifest, "kind: VolumeSnapshotClass") {
+		t.Error("no VolumeSnapshotClass rendered although the cluster has the CRD")
+	}
+}
