@@ -194,6 +194,23 @@ func (p *controllerProcess) kill() {
 	<-p.exited
 }
 
+// terminate sends SIGTERM, as the kubelet does when it stops a pod, and waits for the process to exit;
+// a clean stop exits with status 0.
+func (p *controllerProcess) terminate() {
+	p.tb.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.tb.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(waitTimeout):
+		p.tb.Fatalf("%s did not exit within %s of SIGTERM", p.name, waitTimeout)
+	}
+	if p.waitErr != nil {
+		p.tb.Errorf("%s exited after SIGTERM with %v, want status 0", p.name, p.waitErr)
+	}
+}
+
 // rpc returns a context for one CSI call.
 func rpc(tb testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,7 +1,11 @@
 package kube
 
 import (
+	"context"
+	"regexp"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"google.golang.org/grpc/codes"
 
@@ -93,4 +97,22 @@ func TestTwoControllerReplicasShareTheStateAndOneRunsTheLoops(t *testing.T) {
 	standby.eventually("the new leader's MigrationWindowExceeded event on PVC "+bm.pvc, func() bool {
 		return len(cl.claimEvents(bm.pvc, attachment.ReasonMigrationWindowExceeded)) == 2
 	})
+
+	// A leader stopped the kubelet's way (SIGTERM) hands the Lease back before it exits, so that a new
+	// standby need not wait for the lease to expire.
+	third := startController(t, "replica #3", args...)
+	sameState(third)
+	m := regexp.MustCompile(`"Became leader" lease="([^"/]+)/([^"]+)" identity="([^"]+)"`).FindStringSubmatch(standby.out.String())
+	if m == nil {
+		t.Fatalf("%s did not log its Lease and identity when it became leader", standby.name)
+	}
+	standby.terminate()
+	lease, err := cl.c.CoordinationV1().Leases(m[1]).Get(context.Background(), m[2], metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h != nil && *h == m[3] {
+		t.Errorf("Lease %s/%s still held by %s after it exited on SIGTERM; want it released", m[1], m[2], m[3])
+	}
+	third.waitGauges(map[string]float64{controllerLeader: 1})
 }
