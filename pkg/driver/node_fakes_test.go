@@ -307,8 +307,8 @@ func (m *fakeMounter) DeviceSize(device string) (int64, error) {
 	return size, nil
 }
 
-// volumeMounts stands in for the host mount table (volumeMountLister).
-func (m *fakeMounter) volumeMounts(device, stagingPath string) ([]string, error) {
+// DeviceMountPoints lists the fake mounts of device and of the device under stagingPath.
+func (m *fakeMounter) DeviceMountPoints(device, stagingPath string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	want := map[string]bool{}

@@ -102,8 +102,8 @@ func leftoverCheck(t *testing.T, dir string) {
 		}
 		var mounts []string
 		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(unescapeMountPath(f[4]), dir+"/") {
-				mounts = append(mounts, unescapeMountPath(f[4]))
+			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(kernelUnescape(f[4]), dir+"/") {
+				mounts = append(mounts, kernelUnescape(f[4]))
 			}
 		}
 		slices.Reverse(mounts) // the most recent first: stacked and nested mounts come off in order
@@ -447,6 +447,10 @@ func TestNodeLifecycleOnLoopDevices(t *testing.T) {
 	}
 }
 
+// kernelUnescape undoes the octal escapes the kernel writes into mountinfo paths (space, tab, newline,
+// backslash). The tests read the mount table on their own, independent of pkg/mount, which they test.
+var kernelUnescape = strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace
+
 // isMountPoint reads the mount table directly, independent of the code under test.
 func isMountPoint(path string) (bool, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
@@ -454,7 +458,7 @@ func isMountPoint(path string) (bool, error) {
 		return false, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && unescapeMountPath(f[4]) == path {
+		if f := strings.Fields(line); len(f) > 4 && kernelUnescape(f[4]) == path {
 			return true, nil
 		}
 	}

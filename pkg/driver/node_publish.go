@@ -81,9 +81,9 @@ func (d *Driver) publishBlock(ctx context.Context, p publishRequest) error {
 // checkSinglePublish refuses a SINGLE_NODE_SINGLE_WRITER volume that is already published at another
 // target on this node.
 func (d *Driver) checkSinglePublish(p publishRequest, dev string) error {
-	mounts, err := d.mountLister().volumeMounts(dev, p.staging)
+	mounts, err := d.volumeMounts(p.id, dev, p.staging)
 	if err != nil {
-		return fmt.Errorf("listing the mounts of volume %s: %w", p.id, err)
+		return err
 	}
 	if others := otherThan(mounts, p.staging, p.target); len(others) > 0 {
 		return fmt.Errorf("%w: volume %s has access mode SINGLE_NODE_SINGLE_WRITER and is already published at %s",

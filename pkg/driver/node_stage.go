@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -133,7 +132,7 @@ func (d *Driver) undoConnect(ctx context.Context, s stageRequest) {
 		klog.ErrorS(err, "Leaving the volume connected after a failed stage", "volumeID", s.id)
 		return
 	}
-	mounts, err := d.mountLister().volumeMounts(dev, "")
+	mounts, err := d.volumeMounts(s.id, dev, "")
 	if err != nil || len(mounts) > 0 {
 		klog.ErrorS(err, "Leaving the volume connected after a failed stage", "volumeID", s.id, "mounts", mounts)
 		return
@@ -156,9 +155,9 @@ func (d *Driver) unstageVolume(ctx context.Context, id, staging string) error {
 	if err != nil {
 		return err
 	}
-	mounts, err := d.mountLister().volumeMounts(dev, staging)
+	mounts, err := d.volumeMounts(id, dev, staging)
 	if err != nil {
-		return fmt.Errorf("listing the mounts of volume %s: %w", id, err)
+		return err
 	}
 	if others := otherThan(mounts, staging); len(others) > 0 {
 		return fmt.Errorf("%w: volume %s is still mounted at %s; unpublish it there before unstaging",
@@ -197,32 +196,4 @@ func (d *Driver) disconnect(ctx context.Context, nqn string) error {
 		d.metrics.RecordNVMeDisconnect()
 	}
 	return nil
-}
-
-// otherThan returns the mount points that are none of paths. Paths are compared cleaned and with symlinks
-// resolved, as the kernel prints mount points.
-func otherThan(mounts []string, paths ...string) []string {
-	skip := map[string]bool{}
-	for _, p := range paths {
-		if p != "" {
-			skip[canonicalPath(p)] = true
-		}
-	}
-	var out []string
-	for _, m := range mounts {
-		if !skip[canonicalPath(m)] {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func canonicalPath(p string) string {
-	if abs, err := filepath.Abs(p); err == nil {
-		p = abs
-	}
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		return real
-	}
-	return filepath.Clean(p)
 }

@@ -1,8 +1,9 @@
 // Package mount puts RDS volumes to use on a node: it formats a device only
 // when it is provably blank, mounts it with the volume capability's
 // filesystem and flags, bind-mounts staging paths and raw block devices into
-// pods, grows filesystems, reports usage, and tells which device a mount
-// really sits on so the node can spot stale mounts.
+// pods, grows filesystems, reports usage, tells which device a mount really
+// sits on so the node can spot stale mounts, and lists every mount of a
+// device.
 //
 // It builds on k8s.io/mount-utils (mountinfo parsing, mount argument
 // construction), but runs every external command itself, under a context
@@ -38,6 +39,13 @@ type Mounter interface {
 	// MountedDevice returns the /dev path of the block device under the
 	// mount at path, for filesystem mounts and bound device nodes alike.
 	MountedDevice(path string) (string, error)
+	// DeviceMountPoints lists the mount points of every mount on device
+	// (a /dev path; "" for none): filesystem mounts of it, bind mounts of
+	// those, and the device node bound onto a file. With mountPath set,
+	// the mounts on the device under the mount at mountPath count too; it
+	// differs from device when that mount outlived a reconnect that gave
+	// the volume a new device.
+	DeviceMountPoints(device, mountPath string) ([]string, error)
 	// ResizeFilesystem grows the filesystem on device to fill it: ext4
 	// with resize2fs (online if mounted), xfs with xfs_growfs on
 	// mountPath (xfs can only grow mounted).
@@ -107,6 +115,10 @@ type Options struct {
 type Linux struct {
 	opts Options
 	run  commandRunner
+	// deviceNumber returns the number of a block device node. It is
+	// blockDeviceNumber; the mount-table tests give a table instead, as
+	// they name devices this machine does not have.
+	deviceNumber func(path string) (uint64, error)
 }
 
 var _ Mounter = (*Linux)(nil)
@@ -131,5 +143,5 @@ func NewLinux(opts Options) *Linux {
 	if opts.DevRoot == "" {
 		opts.DevRoot = "/dev"
 	}
-	return &Linux{opts: opts, run: commandRunner{exec: opts.Exec}}
+	return &Linux{opts: opts, run: commandRunner{exec: opts.Exec}, deviceNumber: blockDeviceNumber}
 }

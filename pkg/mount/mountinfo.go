@@ -86,8 +86,8 @@ func (m *Linux) IsMountPoint(path string) (bool, error) {
 }
 
 // mountedDeviceNumber returns the device number under the mount at path:
-// for a bound device node (raw block publish, which mountinfo shows as a
-// devtmpfs bind) the node's rdev, otherwise the mounted filesystem's device.
+// for a bound device node (raw block publish) the node's rdev, otherwise
+// what the mount table says (sourceDevice).
 func (m *Linux) mountedDeviceNumber(path string) (uint64, *mountutils.MountInfo, error) {
 	info, err := m.mountAt(path)
 	if err != nil {
@@ -100,21 +100,36 @@ func (m *Linux) mountedDeviceNumber(path string) (uint64, *mountutils.MountInfo,
 	if err := unix.Stat(path, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
 		return st.Rdev, info, nil
 	}
+	devno, err := m.sourceDevice(info)
+	if err != nil {
+		return 0, info, fmt.Errorf("%s %w", path, err)
+	}
+	return devno, info, nil
+}
+
+// sourceDevice returns the number of the block device a mount sits on, from
+// the mount table alone: the mount point is never stat'ed, since a mount of
+// a dead device can block or fail with EIO. A filesystem mount and every
+// bind of it show the device's major:minor. A device node bound onto a file
+// (raw block publish) shows as a devtmpfs mount whose root names the node,
+// which is looked up in DevRoot; a node that is gone is ErrDeviceGone. A
+// mount on no block device (tmpfs, proc: major 0) gives 0.
+func (m *Linux) sourceDevice(info *mountutils.MountInfo) (uint64, error) {
 	if info.FsType == "devtmpfs" && info.Root != "/" {
-		// A bound device node whose target cannot be stat'ed right now:
-		// the mount's root names the node inside devtmpfs.
 		root := unescapeMountPath(info.Root)
 		if strings.HasSuffix(root, deletedRootSuffix) {
-			return 0, info, fmt.Errorf("%s is bound to %s, which was removed: %w", path,
-				strings.TrimSuffix(root, deletedRootSuffix), ErrDeviceGone)
+			return 0, fmt.Errorf("is bound to %s, which was removed: %w", strings.TrimSuffix(root, deletedRootSuffix), ErrDeviceGone)
 		}
-		devno, err := blockDeviceNumber(filepath.Join(m.opts.DevRoot, root))
+		devno, err := m.deviceNumber(filepath.Join(m.opts.DevRoot, root))
 		if err != nil {
-			return 0, info, fmt.Errorf("%s is bound to %s: %v: %w", path, root, err, ErrDeviceGone)
+			return 0, fmt.Errorf("is bound to %s: %v: %w", root, err, ErrDeviceGone)
 		}
-		return devno, info, nil
+		return devno, nil
 	}
-	return unix.Mkdev(uint32(info.Major), uint32(info.Minor)), info, nil
+	if info.Major <= 0 || info.Minor < 0 {
+		return 0, nil
+	}
+	return unix.Mkdev(uint32(info.Major), uint32(info.Minor)), nil
 }
 
 // deletedRootSuffix is how mountinfo marks a bind whose source was unlinked.

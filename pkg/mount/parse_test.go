@@ -198,6 +198,10 @@ func TestUnescapeMountPath(t *testing.T) {
 		`/end\`:                   `/end\`,
 		`/\134040literal`:         `/\040literal`,
 		`/pvc-1/volumes/kube\040`: "/pvc-1/volumes/kube ",
+		`/not\09an\escape\4`:      `/not\09an\escape\4`,
+		`\040`:                    " ",
+		`/end\04`:                 `/end\04`,
+		`/kubelet\040pods/x\0`:    `/kubelet pods/x\0`,
 	}
 	for in, want := range tests {
 		if got := unescapeMountPath(in); got != want {
@@ -206,7 +210,8 @@ func TestUnescapeMountPath(t *testing.T) {
 	}
 }
 
-// FuzzUnescapeMountPath: any path the kernel escapes comes back unchanged.
+// FuzzUnescapeMountPath: any path the kernel escapes comes back unchanged,
+// and no input, escaped or not, grows when unescaped.
 func FuzzUnescapeMountPath(f *testing.F) {
 	for _, s := range []string{"/a b", "/x\\040y", "/\t\n\\", "/var/lib/kubelet/pods/x/volumes/kubernetes.io~csi/pvc/mount"} {
 		f.Add(s)
@@ -214,6 +219,9 @@ func FuzzUnescapeMountPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path string) {
 		if got := unescapeMountPath(kernelEscape(path)); got != path {
 			t.Fatalf("unescape(escape(%q)) = %q", path, got)
+		}
+		if len(unescapeMountPath(path)) > len(path) {
+			t.Fatalf("unescaping %q grew it", path)
 		}
 	})
 }
