@@ -164,17 +164,21 @@ type fakeMounter struct {
 	mu     sync.Mutex
 	mounts map[string]fakeMount // by target path
 	fs     map[string]string    // device → filesystem on it ("" blank)
-	sizes  map[string]int64
-	gone   map[string]bool // devices that vanished under their mounts
-	stats  mount.FilesystemStats
+	sizes  map[string]int64     // device → its size
+	// fsSizes: device → the size of the filesystem on it. A format makes it the device's size, a growth
+	// too; a device larger than its filesystem is a restore into a larger volume.
+	fsSizes map[string]int64
+	gone    map[string]bool // devices that vanished under their mounts
+	stats   mount.FilesystemStats
 	// Errors to return.
-	resizeErr error
-	calls     []string
+	resizeErr, needsResizeErr error
+	calls                     []string
 }
 
 func newFakeMounter() *fakeMounter {
 	return &fakeMounter{mounts: map[string]fakeMount{}, fs: map[string]string{}, sizes: map[string]int64{},
-		gone: map[string]bool{}, stats: mount.FilesystemStats{TotalBytes: 1000, UsedBytes: 300, AvailableBytes: 600,
+		fsSizes: map[string]int64{}, gone: map[string]bool{},
+		stats: mount.FilesystemStats{TotalBytes: 1000, UsedBytes: 300, AvailableBytes: 600,
 			TotalInodes: 64, UsedInodes: 11, FreeInodes: 53}}
 }
 
@@ -195,7 +199,7 @@ func (m *fakeMounter) mounted(target string, mnt fakeMount) {
 	m.mounts[filepath.Clean(target)] = mnt
 }
 
-func (m *fakeMounter) FormatAndMount(_ context.Context, device, target, fsType string, _ []string, readOnly bool) error {
+func (m *fakeMounter) FormatAndMount(_ context.Context, device, target, fsType string, _ []string, readOnly bool) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record("FormatAndMount %s %s %s ro=%v", device, target, fsType, readOnly)
@@ -204,21 +208,22 @@ func (m *fakeMounter) FormatAndMount(_ context.Context, device, target, fsType s
 	}
 	if cur, ok := m.mounts[filepath.Clean(target)]; ok {
 		if cur.device != device || cur.fsType != fsType || cur.readOnly != readOnly {
-			return fmt.Errorf("%w: %s holds %s", mount.ErrTargetBusy, target, cur.device)
+			return false, fmt.Errorf("%w: %s holds %s", mount.ErrTargetBusy, target, cur.device)
 		}
-		return nil
+		return false, nil
 	}
+	formatted := false
 	switch existing := m.fs[device]; {
 	case existing == "" && readOnly:
-		return fmt.Errorf("%w: %s is blank and read-only", mount.ErrUncertain, device)
+		return false, fmt.Errorf("%w: %s is blank and read-only", mount.ErrUncertain, device)
 	case existing == "":
 		m.record("mkfs %s %s", fsType, device)
-		m.fs[device] = fsType
+		m.fs[device], m.fsSizes[device], formatted = fsType, m.sizes[device], true
 	case existing != fsType:
-		return fmt.Errorf("%w: %s holds %s", mount.ErrNotBlank, device, existing)
+		return false, fmt.Errorf("%w: %s holds %s", mount.ErrNotBlank, device, existing)
 	}
 	m.mounts[filepath.Clean(target)] = fakeMount{device: device, fsType: fsType, readOnly: readOnly}
-	return nil
+	return formatted, nil
 }
 
 func (m *fakeMounter) BindMount(_ context.Context, source, target string, readOnly bool, _ []string) error {
@@ -290,7 +295,24 @@ func (m *fakeMounter) ResizeFilesystem(_ context.Context, device, mountPath stri
 	if cur, ok := m.mounts[filepath.Clean(mountPath)]; !ok || cur.device != device {
 		return fmt.Errorf("%s is not a mount of %s", mountPath, device)
 	}
-	return m.resizeErr
+	if m.resizeErr != nil {
+		return m.resizeErr
+	}
+	m.fsSizes[device] = m.sizes[device]
+	return nil
+}
+
+func (m *fakeMounter) NeedsResize(_ context.Context, device, mountPath string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("NeedsResize %s %s", device, mountPath)
+	if cur, ok := m.mounts[filepath.Clean(mountPath)]; !ok || cur.device != device {
+		return false, fmt.Errorf("%s is not a mount of %s", mountPath, device)
+	}
+	if m.needsResizeErr != nil {
+		return false, m.needsResizeErr
+	}
+	return m.sizes[device] > m.fsSizes[device], nil
 }
 
 func (m *fakeMounter) FilesystemStats(path string) (mount.FilesystemStats, error) {

@@ -109,7 +109,7 @@ func (d *Driver) stageVolume(ctx context.Context, s stageRequest) (err error) {
 		klog.InfoS("Staged block volume", "volumeID", s.id, "device", dev, "node", d.opts.NodeID)
 		return nil
 	}
-	if err := d.mounter.FormatAndMount(ctx, dev, s.staging, s.fsType, s.mountFlags, s.readOnly); err != nil {
+	if _, err := d.mounter.FormatAndMount(ctx, dev, s.staging, s.fsType, s.mountFlags, s.readOnly); err != nil {
 		return fmt.Errorf("staging volume %s (%s) at %s: %w", s.id, dev, s.staging, err)
 	}
 	klog.InfoS("Staged volume", "volumeID", s.id, "device", dev, "stagingPath", s.staging, "fsType", s.fsType,

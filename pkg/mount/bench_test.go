@@ -17,11 +17,11 @@ func BenchmarkRestage(b *testing.B) {
 	target := filepath.Join(b.TempDir(), "globalmount")
 	unmountOnCleanup(b, target)
 	m := NewLinux(Options{})
-	if err := m.FormatAndMount(ctx, dev, target, "ext4", nil, false); err != nil {
+	if _, err := m.FormatAndMount(ctx, dev, target, "ext4", nil, false); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := m.FormatAndMount(ctx, dev, target, "ext4", nil, false); err != nil {
+		if _, err := m.FormatAndMount(ctx, dev, target, "ext4", nil, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -40,7 +40,7 @@ func BenchmarkFormatAndMountBlank(b *testing.B) {
 		dev, _ := loopDevice(b, 512<<20)
 		target := filepath.Join(b.TempDir(), "globalmount")
 		b.StartTimer()
-		if err := m.FormatAndMount(ctx, dev, target, "ext4", nil, false); err != nil {
+		if _, err := m.FormatAndMount(ctx, dev, target, "ext4", nil, false); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -48,5 +48,30 @@ func BenchmarkFormatAndMountBlank(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+// BenchmarkNeedsResize measures the size check a repeated NodeStage of a
+// filesystem that existed before now makes: the mount table, one tool run
+// (dumpe2fs for ext4, xfs_io for xfs) and the device size.
+func BenchmarkNeedsResize(b *testing.B) {
+	for _, fsType := range []string{"ext4", "xfs"} {
+		b.Run(fsType, func(b *testing.B) {
+			requireRoot(b, "mkfs."+fsType, "dumpe2fs", "xfs_io")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			dev, _ := loopDevice(b, 512<<20)
+			target := filepath.Join(b.TempDir(), "globalmount")
+			unmountOnCleanup(b, target)
+			m := NewLinux(Options{})
+			if _, err := m.FormatAndMount(ctx, dev, target, fsType, nil, false); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if need, err := m.NeedsResize(ctx, dev, target); err != nil || need {
+					b.Fatalf("NeedsResize of a fresh filesystem = %v, %v", need, err)
+				}
+			}
+		})
 	}
 }

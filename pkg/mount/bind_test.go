@@ -18,7 +18,7 @@ func stagedVolume(t *testing.T, m *Linux) (dev, staging string) {
 	dev, _ = loopDevice(t, 64<<20)
 	staging = filepath.Join(t.TempDir(), "globalmount")
 	unmountOnCleanup(t, staging)
-	if err := m.FormatAndMount(ctxT(t), dev, staging, "ext4", nil, false); err != nil {
+	if _, err := m.FormatAndMount(ctxT(t), dev, staging, "ext4", nil, false); err != nil {
 		t.Fatal(err)
 	}
 	return dev, staging

@@ -47,7 +47,7 @@ func normalizeFSType(fsType string) (string, error) {
 }
 
 // FormatAndMount mounts device at target, formatting it first only if it is
-// provably blank.
+// provably blank, and tells whether it formatted.
 //
 // If target already has device mounted (a repeated NodeStage after a
 // kubelet restart) it returns at once: probing or checking a mounted
@@ -56,35 +56,35 @@ func normalizeFSType(fsType string) (string, error) {
 // (ErrUncertain) is an error too. No fsck is run: ext4 and xfs replay their
 // journals at mount, and a check would risk running against a device that
 // another node still has mounted.
-func (m *Linux) FormatAndMount(ctx context.Context, device, target, fsType string, mountFlags []string, readOnly bool) error {
+func (m *Linux) FormatAndMount(ctx context.Context, device, target, fsType string, mountFlags []string, readOnly bool) (bool, error) {
 	fsType, err := normalizeFSType(fsType)
 	if err != nil {
-		return err
+		return false, err
 	}
 	flags, err := checkMountFlags(mountFlags)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := os.MkdirAll(target, 0o750); err != nil {
-		return fmt.Errorf("creating mount point: %w", err)
+		return false, fmt.Errorf("creating mount point: %w", err)
 	}
 	if done, err := m.alreadyMounted(device, target, fsType, readOnly); done || err != nil {
-		return err
+		return false, err
 	}
 
 	existing, err := m.probe(ctx, device)
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch {
 	case existing == "" && readOnly:
-		return fmt.Errorf("%w: %s is blank and the volume is read-only: nothing to mount", ErrUncertain, device)
+		return false, fmt.Errorf("%w: %s is blank and the volume is read-only: nothing to mount", ErrUncertain, device)
 	case existing == "":
 		if err := m.format(ctx, device, fsType); err != nil {
-			return err
+			return false, err
 		}
 	case existing != fsType:
-		return fmt.Errorf("%w: %s holds a %s filesystem, the volume asks for %s; it is not reformatted",
+		return false, fmt.Errorf("%w: %s holds a %s filesystem, the volume asks for %s; it is not reformatted",
 			ErrNotBlank, device, existing, fsType)
 	}
 
@@ -98,10 +98,11 @@ func (m *Linux) FormatAndMount(ctx context.Context, device, target, fsType strin
 		options = append(options, "nouuid")
 	}
 	if _, err := m.run.do(ctx, m.opts.Timeout, "mount", mountutils.MakeMountArgs(device, target, fsType, options)...); err != nil {
-		return err
+		return false, err
 	}
-	klog.InfoS("Mounted volume", "device", device, "target", target, "fsType", fsType, "options", options)
-	return nil
+	klog.InfoS("Mounted volume", "device", device, "target", target, "fsType", fsType, "options", options,
+		"formatted", existing == "")
+	return existing == "", nil
 }
 
 // alreadyMounted reports whether device is mounted at target as asked. A

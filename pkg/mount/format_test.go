@@ -28,8 +28,8 @@ func TestFormatAndMountBlankDevice(t *testing.T) {
 			spy := newSpyExec(t)
 			m := NewLinux(Options{Exec: spy})
 
-			if err := m.FormatAndMount(ctx, dev, target, tc.fsType, []string{"noatime"}, false); err != nil {
-				t.Fatal(err)
+			if formatted, err := m.FormatAndMount(ctx, dev, target, tc.fsType, []string{"noatime"}, false); err != nil || !formatted {
+				t.Fatalf("FormatAndMount(blank) = formatted %v, %v; want a format", formatted, err)
 			}
 			if got := blkidType(t, dev); got != tc.want {
 				t.Fatalf("blkid sees %q on %s, want %q", got, dev, tc.want)
@@ -45,8 +45,8 @@ func TestFormatAndMountBlankDevice(t *testing.T) {
 			// A repeated stage (kubelet restarted) must not probe, check or
 			// format the mounted device.
 			spy.reset()
-			if err := m.FormatAndMount(ctx, dev, target, tc.fsType, []string{"noatime"}, false); err != nil {
-				t.Fatalf("repeated FormatAndMount: %v", err)
+			if formatted, err := m.FormatAndMount(ctx, dev, target, tc.fsType, []string{"noatime"}, false); err != nil || formatted {
+				t.Fatalf("repeated FormatAndMount = formatted %v, %v", formatted, err)
 			}
 			for _, tool := range []string{"blkid", "mkfs", "fsck", "e2fsck", "xfs_repair", "mount"} {
 				if ran := spy.ran(tool); len(ran) > 0 {
@@ -54,11 +54,11 @@ func TestFormatAndMountBlankDevice(t *testing.T) {
 				}
 			}
 			// The same target asked with other options is not silently reused.
-			if err := m.FormatAndMount(ctx, dev, target, tc.fsType, nil, true); !errors.Is(err, ErrTargetBusy) {
+			if _, err := m.FormatAndMount(ctx, dev, target, tc.fsType, nil, true); !errors.Is(err, ErrTargetBusy) {
 				t.Errorf("re-stage read-only over a read-write mount = %v, want ErrTargetBusy", err)
 			}
 			other := map[string]string{"ext4": "xfs", "xfs": "ext4"}[tc.want]
-			if err := m.FormatAndMount(ctx, dev, target, other, nil, false); !errors.Is(err, ErrTargetBusy) {
+			if _, err := m.FormatAndMount(ctx, dev, target, other, nil, false); !errors.Is(err, ErrTargetBusy) {
 				t.Errorf("re-stage as %s over %s = %v, want ErrTargetBusy", other, tc.want, err)
 			}
 
@@ -67,8 +67,8 @@ func TestFormatAndMountBlankDevice(t *testing.T) {
 			}
 			// Stage again after unstage: the filesystem and data are kept.
 			spy.reset()
-			if err := m.FormatAndMount(ctx, dev, target, tc.fsType, nil, false); err != nil {
-				t.Fatal(err)
+			if formatted, err := m.FormatAndMount(ctx, dev, target, tc.fsType, nil, false); err != nil || formatted {
+				t.Fatalf("FormatAndMount after unstage = formatted %v, %v", formatted, err)
 			}
 			if ran := spy.ran("mkfs"); len(ran) > 0 {
 				t.Errorf("second stage formatted again: %q", ran)
@@ -135,7 +135,7 @@ func TestFormatAndMountNeverReformats(t *testing.T) {
 			spy := newSpyExec(t)
 			m := NewLinux(Options{Exec: spy})
 
-			err := m.FormatAndMount(ctx, dev, target, tc.fsType, nil, false)
+			_, err := m.FormatAndMount(ctx, dev, target, tc.fsType, nil, false)
 			if !errors.Is(err, ErrNotBlank) {
 				t.Fatalf("FormatAndMount = %v, want ErrNotBlank", err)
 			}
@@ -173,8 +173,8 @@ func TestFormatAndMountKeepsFiles(t *testing.T) {
 	unmountOnCleanup(t, target)
 	spy := newSpyExec(t)
 	m := NewLinux(Options{Exec: spy})
-	if err := m.FormatAndMount(ctx, dev, target, "ext4", nil, true); err != nil {
-		t.Fatal(err)
+	if formatted, err := m.FormatAndMount(ctx, dev, target, "ext4", nil, true); err != nil || formatted {
+		t.Fatalf("FormatAndMount = formatted %v, %v", formatted, err)
 	}
 	if ran := spy.ran("mkfs"); len(ran) > 0 {
 		t.Fatalf("formatted: %q", ran)
@@ -228,7 +228,7 @@ func TestFormatAndMountUncertainProbe(t *testing.T) {
 				return "", errors.New("must not run"), true
 			})
 			m := NewLinux(Options{Exec: fake})
-			err := m.FormatAndMount(context.Background(), tc.device, filepath.Join(t.TempDir(), "target"), "ext4", nil, false)
+			_, err := m.FormatAndMount(context.Background(), tc.device, filepath.Join(t.TempDir(), "target"), "ext4", nil, false)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("FormatAndMount = %v, want %v", err, tc.wantErr)
 			}
@@ -243,7 +243,7 @@ func TestFormatAndMountBlankReadOnly(t *testing.T) {
 	dev, _ := loopDevice(t, 64<<20)
 	spy := newSpyExec(t)
 	m := NewLinux(Options{Exec: spy})
-	err := m.FormatAndMount(ctxT(t), dev, filepath.Join(t.TempDir(), "t"), "ext4", nil, true)
+	_, err := m.FormatAndMount(ctxT(t), dev, filepath.Join(t.TempDir(), "t"), "ext4", nil, true)
 	if !errors.Is(err, ErrUncertain) || len(spy.ran("mkfs")) > 0 {
 		t.Fatalf("FormatAndMount(blank, ro) = %v, mkfs runs %q", err, spy.ran("mkfs"))
 	}
@@ -257,12 +257,12 @@ func TestFormatAndMountTargetHoldsAnotherDevice(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "globalmount")
 	unmountOnCleanup(t, target)
 	m := NewLinux(Options{})
-	if err := m.FormatAndMount(ctx, devA, target, "ext4", nil, false); err != nil {
+	if _, err := m.FormatAndMount(ctx, devA, target, "ext4", nil, false); err != nil {
 		t.Fatal(err)
 	}
 	spy := newSpyExec(t)
 	m = NewLinux(Options{Exec: spy})
-	if err := m.FormatAndMount(ctx, devB, target, "ext4", nil, false); !errors.Is(err, ErrTargetBusy) {
+	if _, err := m.FormatAndMount(ctx, devB, target, "ext4", nil, false); !errors.Is(err, ErrTargetBusy) {
 		t.Fatalf("FormatAndMount(B over A) = %v, want ErrTargetBusy", err)
 	}
 	if ran := spy.ran("blkid"); len(ran) > 0 {
@@ -289,7 +289,7 @@ func TestFormatAndMountRefusesBadRequests(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := NewLinux(Options{Exec: newFakeExec(t, nil)})
-			err := m.FormatAndMount(context.Background(), "/dev/null", filepath.Join(t.TempDir(), "t"), tc.fsType, tc.flags, false)
+			_, err := m.FormatAndMount(context.Background(), "/dev/null", filepath.Join(t.TempDir(), "t"), tc.fsType, tc.flags, false)
 			if !errors.Is(err, ErrUnsupported) {
 				t.Fatalf("FormatAndMount = %v, want ErrUnsupported", err)
 			}

@@ -1,9 +1,9 @@
 // Package mount puts RDS volumes to use on a node: it formats a device only
 // when it is provably blank, mounts it with the volume capability's
 // filesystem and flags, bind-mounts staging paths and raw block devices into
-// pods, grows filesystems, reports usage, tells which device a mount really
-// sits on so the node can spot stale mounts, and lists every mount of a
-// device.
+// pods, grows filesystems (and tells when one is smaller than its device),
+// reports usage, tells which device a mount really sits on so the node can
+// spot stale mounts, and lists every mount of a device.
 //
 // It builds on k8s.io/mount-utils (mountinfo parsing, mount argument
 // construction), but runs every external command itself, under a context
@@ -25,7 +25,9 @@ type Mounter interface {
 	// missing) as fsType ("ext4", "xfs"; "" means ext4) with mountFlags.
 	// A device is formatted only if it is provably blank; a device that
 	// is already mounted at target is left alone (no probe, no fsck).
-	FormatAndMount(ctx context.Context, device, target, fsType string, mountFlags []string, readOnly bool) error
+	// formatted tells whether this call made the filesystem: only a
+	// filesystem that existed before can be smaller than its device.
+	FormatAndMount(ctx context.Context, device, target, fsType string, mountFlags []string, readOnly bool) (formatted bool, err error)
 	// BindMount bind-mounts the directory source onto target.
 	BindMount(ctx context.Context, source, target string, readOnly bool, mountFlags []string) error
 	// PublishBlock creates targetFile and binds the device node onto it.
@@ -46,6 +48,10 @@ type Mounter interface {
 	// differs from device when that mount outlived a reconnect that gave
 	// the volume a new device.
 	DeviceMountPoints(device, mountPath string) ([]string, error)
+	// NeedsResize reports whether the filesystem on device, mounted at
+	// mountPath, is smaller than the device by enough that
+	// ResizeFilesystem would grow it.
+	NeedsResize(ctx context.Context, device, mountPath string) (bool, error)
 	// ResizeFilesystem grows the filesystem on device to fill it: ext4
 	// with resize2fs (online if mounted), xfs with xfs_growfs on
 	// mountPath (xfs can only grow mounted).

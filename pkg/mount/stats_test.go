@@ -18,7 +18,7 @@ func TestFilesystemStats(t *testing.T) {
 	dev, _ := loopDevice(t, 512<<20)
 	target := filepath.Join(t.TempDir(), "globalmount")
 	unmountOnCleanup(t, target)
-	if err := m.FormatAndMount(ctxT(t), dev, target, "xfs", nil, false); err != nil {
+	if _, err := m.FormatAndMount(ctxT(t), dev, target, "xfs", nil, false); err != nil {
 		t.Fatal(err)
 	}
 	st, err := m.FilesystemStats(target)
