@@ -23,7 +23,7 @@ func describeGeometry(g fsGeometry, err error) string {
 	return b.String()
 }
 
-// TestParseGeometryGolden runs the parsers over outputs captured from
+// TestParseGeometryGolden runs the parsers over outputs (*.txt) captured from
 // dumpe2fs 1.47.0 and xfs_io 6.1.0 on filesystems made for the purpose
 // (named after how: block size, features, grown), and over tool errors.
 func TestParseGeometryGolden(t *testing.T) {
@@ -35,12 +35,12 @@ func TestParseGeometryGolden(t *testing.T) {
 		{"dumpe2fs", parseDumpe2fs, 8},
 		{"xfs_io", parseXFSStatfs, 6},
 	} {
-		inputs, err := filepath.Glob(filepath.Join("testdata", tool.dir, "*.out"))
+		inputs, err := filepath.Glob(filepath.Join("testdata", tool.dir, "*.txt"))
 		if err != nil || len(inputs) < tool.min {
 			t.Fatalf("%s samples: %v, %v", tool.dir, inputs, err)
 		}
 		for _, in := range inputs {
-			name := strings.TrimSuffix(filepath.Base(in), ".out")
+			name := strings.TrimSuffix(filepath.Base(in), ".txt")
 			t.Run(tool.dir+"/"+name, func(t *testing.T) {
 				b, err := os.ReadFile(in)
 				if err != nil {

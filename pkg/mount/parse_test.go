@@ -36,12 +36,12 @@ func golden(t *testing.T, name, got string) {
 // TestParseBlkidExportGolden runs the parser over blkid outputs captured on
 // real loop devices (and two synthetic ones, named so).
 func TestParseBlkidExportGolden(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "blkid", "*.out"))
+	inputs, err := filepath.Glob(filepath.Join("testdata", "blkid", "*.txt"))
 	if err != nil || len(inputs) < 6 {
 		t.Fatalf("blkid samples: %v, %v", inputs, err)
 	}
 	for _, in := range inputs {
-		name := strings.TrimSuffix(filepath.Base(in), ".out")
+		name := strings.TrimSuffix(filepath.Base(in), ".txt")
 		t.Run(name, func(t *testing.T) {
 			b, err := os.ReadFile(in)
 			if err != nil {
