@@ -46,15 +46,6 @@ var (
 	}
 )
 
-func hasControllerCapability(c csi.ControllerServiceCapability_RPC_Type) bool {
-	for _, have := range controllerCapabilities {
-		if have == c {
-			return true
-		}
-	}
-	return false
-}
-
 func controllerServiceCapabilities() []*csi.ControllerServiceCapability {
 	out := make([]*csi.ControllerServiceCapability, 0, len(controllerCapabilities))
 	for _, c := range controllerCapabilities {
