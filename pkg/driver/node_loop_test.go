@@ -144,10 +144,20 @@ type loopVolume struct {
 // create makes a volume of 1 GiB and registers its teardown, which also runs if the test fails half-way.
 func (e *loopEnv) create(t *testing.T, id string, c *csi.VolumeCapability) *loopVolume {
 	t.Helper()
+	return e.createFrom(t, id, loopGiB, c, nil)
+}
+
+// createFrom makes a volume of size bytes from source (nil for an empty one), as create does.
+func (e *loopEnv) createFrom(t *testing.T, id string, size int64, c *csi.VolumeCapability, source *csi.VolumeContentSource) *loopVolume {
+	t.Helper()
 	resp, err := e.ctrl.CreateVolume(rpcCtx(t), &csi.CreateVolumeRequest{Name: id,
-		CapacityRange: &csi.CapacityRange{RequiredBytes: loopGiB}, VolumeCapabilities: []*csi.VolumeCapability{c}})
+		CapacityRange: &csi.CapacityRange{RequiredBytes: size}, VolumeCapabilities: []*csi.VolumeCapability{c},
+		VolumeContentSource: source})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := resp.GetVolume().GetCapacityBytes(); got != size {
+		t.Fatalf("CreateVolume %s: %d bytes, asked %d", id, got, size)
 	}
 	v := &loopVolume{e: e, id: id, cap: c, context: resp.GetVolume().GetVolumeContext(),
 		staging: filepath.Join(e.dir, "plugins", id, "globalmount"), target: filepath.Join(e.dir, "pods", id, "mount")}

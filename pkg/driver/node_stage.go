@@ -71,8 +71,9 @@ func readOnlyMode(m csi.VolumeCapability_AccessMode_Mode) bool {
 }
 
 // stageVolume connects (unless connected), waits for the device and, for a filesystem volume, mounts it at
-// the staging path. A repeat of a finished stage finds the subsystem live and the device mounted there and
-// changes nothing; the mounter never probes, formats or checks a device that is already mounted.
+// the staging path and grows a filesystem that existed before to its device's size (growToDevice). A repeat
+// of a finished stage finds the subsystem live and the device mounted there and changes nothing; the mounter
+// never probes, formats or checks a device that is already mounted, and only reads its filesystem's size.
 //
 // When this call made the connection and then failed, it disconnects again (if nothing mounts the device):
 // a CO that gives up on a stage that failed for good does not call unstage, and the connection would stay.
@@ -109,11 +110,44 @@ func (d *Driver) stageVolume(ctx context.Context, s stageRequest) (err error) {
 		klog.InfoS("Staged block volume", "volumeID", s.id, "device", dev, "node", d.opts.NodeID)
 		return nil
 	}
-	if _, err := d.mounter.FormatAndMount(ctx, dev, s.staging, s.fsType, s.mountFlags, s.readOnly); err != nil {
+	formatted, err := d.mounter.FormatAndMount(ctx, dev, s.staging, s.fsType, s.mountFlags, s.readOnly)
+	if err != nil {
 		return fmt.Errorf("staging volume %s (%s) at %s: %w", s.id, dev, s.staging, err)
 	}
+	if !formatted && !s.readOnly {
+		if err := d.growToDevice(ctx, s, dev); err != nil {
+			return err
+		}
+	}
 	klog.InfoS("Staged volume", "volumeID", s.id, "device", dev, "stagingPath", s.staging, "fsType", s.fsType,
-		"readOnly", s.readOnly, "node", d.opts.NodeID)
+		"readOnly", s.readOnly, "formatted", formatted, "node", d.opts.NodeID)
+	return nil
+}
+
+// growToDevice grows the staged filesystem when its device is larger. A volume restored from a snapshot or
+// cloned into a larger size gets a larger disk holding the source's filesystem, and the CO sends no
+// NodeExpandVolume for that (it expands only what it resized itself), so the stage is the one place to do
+// it. The check only reads, so a repeated stage of a volume that needs nothing stays without effect.
+//
+// A failed growth fails the stage with the mount left in place: the CO retries the stage, which finds the
+// mount, checks again and retries the growth. Succeeding without it would hand the pod a volume smaller
+// than the one it asked for, with nothing left to ever grow it. A read-only stage is not grown (the caller
+// skips it): its filesystem cannot be written.
+func (d *Driver) growToDevice(ctx context.Context, s stageRequest, dev string) error {
+	need, err := d.mounter.NeedsResize(ctx, dev, s.staging)
+	if err != nil {
+		return fmt.Errorf("volume %s is mounted at %s, but comparing its filesystem with its device %s failed: %w",
+			s.id, s.staging, dev, err)
+	}
+	if !need {
+		return nil
+	}
+	klog.InfoS("Filesystem is smaller than its device (a restore or clone into a larger volume); growing it",
+		"volumeID", s.id, "device", dev, "stagingPath", s.staging, "node", d.opts.NodeID)
+	if err := d.mounter.ResizeFilesystem(ctx, dev, s.staging); err != nil {
+		return fmt.Errorf("volume %s is mounted at %s, but growing its filesystem to the size of %s failed "+
+			"(the next NodeStageVolume tries again): %w", s.id, s.staging, dev, err)
+	}
 	return nil
 }
 
