@@ -243,6 +243,7 @@ func (d *demo) lifecycle() error {
 		steps = append(steps, []step{
 			{"Attach demo-vol-restored: the snapshot's filesystem, grown to the larger volume at stage", n.attach("demo-vol-restored")},
 			{"Read the file the snapshot kept", n.verify("demo-vol-restored")},
+			{"The restored filesystem was grown at stage to fill the larger volume", n.fsAtLeast("demo-vol-restored", 9*gib)},
 			{"Detach demo-vol-restored", n.detach("demo-vol-restored")},
 		}...)
 	}

@@ -102,3 +102,23 @@ func (n *nodeDemo) verify(vol string) func() (string, error) {
 		return fmt.Sprintf("%s sha256 %s: the data survived", p, sum(b)), nil
 	}
 }
+
+// fsAtLeast checks that the mounted filesystem of vol has at least min bytes: a restore into a larger volume
+// is grown at NodeStage, since Kubernetes sends no NodeExpandVolume for it.
+func (n *nodeDemo) fsAtLeast(vol string, minBytes int64) func() (string, error) {
+	return func() (string, error) {
+		st, err := n.node.NodeGetVolumeStats(n.ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: vol, VolumePath: n.target(vol)})
+		if err != nil {
+			return "", fmt.Errorf("NodeGetVolumeStats: %w", err)
+		}
+		for _, u := range st.GetUsage() {
+			if u.GetUnit() == csi.VolumeUsage_BYTES {
+				if u.GetTotal() < minBytes {
+					return "", fmt.Errorf("the filesystem has %s, want at least %s", gibs(u.GetTotal()), gibs(minBytes))
+				}
+				return fmt.Sprintf("%s filesystem on the %s volume", gibs(u.GetTotal()), gibs(10*gib)), nil
+			}
+		}
+		return "", fmt.Errorf("NodeGetVolumeStats reported no byte usage")
+	}
+}

@@ -14,6 +14,8 @@ import (
 // stages a volume restored from the snapshot (it must hold the old data) and a clone of the volume (it must
 // hold the new data), each independent of the source. The snapshot of a live filesystem is crash-consistent,
 // so the restored ext4 replays its journal on mount: what was fsynced before the snapshot must be there.
+// The restore asks for twice the source's size: Kubernetes sends no NodeExpandVolume for that, so NodeStage
+// itself must grow the snapshot's ext4 online to fill the bigger disk.
 func TestSnapshotRestoreAndClone(t *testing.T) {
 	st := need(t)
 	for _, c := range []csi.ControllerServiceCapability_RPC_Type{
@@ -31,11 +33,14 @@ func TestSnapshotRestoreAndClone(t *testing.T) {
 	snap := st.createSnapshot(t, "snap-e2e-src", src.id)
 	writeSynced(t, file(src), after)
 
-	restored := st.createVolumeFrom(t, "pvc-e2e-snap-restored", gib, mountCapability("ext4"), nil,
+	restored := st.createVolumeFrom(t, "pvc-e2e-snap-restored", 2*gib, mountCapability("ext4"), nil,
 		&csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
 			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap}}})
 	restored.attach(t)
 	checkFile(t, file(restored), before)
+	if got, srcSize := statfsBytes(t, restored.target), statfsBytes(t, src.target); got < srcSize+gib*9/10 {
+		t.Errorf("the restored ext4 has %d bytes, the 1 GiB source %d: NodeStage did not grow it to the 2 GiB disk", got, srcSize)
+	}
 
 	clone := st.createVolumeFrom(t, "pvc-e2e-clone", gib, mountCapability("ext4"), nil,
 		&csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
