@@ -138,8 +138,8 @@ copy_with_libs() {
 
 # ---------------------------------------------------------------------------------------------------------
 # The guest: busybox for the shell and small tools; the real tools the driver runs (nvme, mkfs.ext4,
-# resize2fs, mkfs.xfs, xfs_growfs, and util-linux's mount, umount, blkid: busybox's blkid has no -p/-o export
-# and its mount differs); the kernel modules in load order; the three Go binaries; /init.
+# resize2fs, dumpe2fs and xfs_io (the filesystem-size check at stage), mkfs.xfs, xfs_growfs, and util-linux's
+# mount, umount, blkid: busybox's blkid has no -p/-o export and its mount differs); the kernel modules in load order; the three Go binaries; /init.
 # ---------------------------------------------------------------------------------------------------------
 initramfs() {
     local kroot="$OUT/kernel/root" kver a tool
@@ -152,7 +152,7 @@ initramfs() {
     done
     # The real tools go to /sbin and /usr/sbin, ahead of busybox's /bin on the guest's PATH.
     for tool in /usr/sbin/nvme /sbin/mke2fs /sbin/resize2fs /sbin/e2fsck /sbin/dumpe2fs /usr/sbin/mkfs.xfs \
-            /usr/sbin/xfs_growfs /usr/sbin/xfs_db /bin/mount /bin/umount /sbin/blkid /sbin/losetup /sbin/blockdev; do
+            /usr/sbin/xfs_growfs /usr/sbin/xfs_io /usr/sbin/xfs_db /bin/mount /bin/umount /sbin/blkid /sbin/losetup /sbin/blockdev; do
         [ -x "$tool" ] || die "$tool is missing on the host"
         copy_with_libs "$tool" "/usr/sbin/$(basename "$tool")"
     done
