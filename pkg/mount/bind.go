@@ -89,7 +89,7 @@ func (m *Linux) PublishBlock(ctx context.Context, device, targetFile string, rea
 // bind runs `mount -o bind` and, for read-only or extra flags, the remount
 // that applies them, undoing the bind if the remount fails.
 func (m *Linux) bind(ctx context.Context, source, target string, readOnly bool, flags []string) error {
-	if _, err := m.run.do(ctx, m.opts.Timeout, "mount", mountutils.MakeMountArgs(source, target, "", []string{"bind"})...); err != nil {
+	if _, err := m.run.Run(ctx, "mount", mountutils.MakeMountArgs(source, target, "", []string{"bind"})...); err != nil {
 		return err
 	}
 	if readOnly || len(flags) > 0 {
@@ -97,8 +97,8 @@ func (m *Linux) bind(ctx context.Context, source, target string, readOnly bool, 
 		if readOnly {
 			options = append(options, "ro")
 		}
-		if _, err := m.run.do(ctx, m.opts.Timeout, "mount", mountutils.MakeMountArgs(source, target, "", options)...); err != nil {
-			if _, uerr := m.run.do(context.WithoutCancel(ctx), m.opts.Timeout, "umount", target); uerr != nil {
+		if _, err := m.run.Run(ctx, "mount", mountutils.MakeMountArgs(source, target, "", options)...); err != nil {
+			if _, uerr := m.run.Run(context.WithoutCancel(ctx), "umount", target); uerr != nil {
 				return fmt.Errorf("%w; undoing the bind also failed: %v", err, uerr)
 			}
 			return err
@@ -146,7 +146,7 @@ func (m *Linux) Unmount(ctx context.Context, target string) error {
 		if info == nil {
 			return removeTarget(target)
 		}
-		if _, err := m.run.do(ctx, m.opts.Timeout, "umount", target); err != nil {
+		if _, err := m.run.Run(ctx, "umount", target); err != nil {
 			// Something else may have unmounted it meanwhile; only a mount
 			// that is still there makes this a failure.
 			if still, cerr := m.IsMountPoint(target); cerr != nil || still {

@@ -97,7 +97,7 @@ func (m *Linux) FormatAndMount(ctx context.Context, device, target, fsType strin
 		// nouuid it cannot be mounted on a node that has the source mounted.
 		options = append(options, "nouuid")
 	}
-	if _, err := m.run.do(ctx, m.opts.Timeout, "mount", mountutils.MakeMountArgs(device, target, fsType, options)...); err != nil {
+	if _, err := m.run.Run(ctx, "mount", mountutils.MakeMountArgs(device, target, fsType, options)...); err != nil {
 		return false, err
 	}
 	klog.InfoS("Mounted volume", "device", device, "target", target, "fsType", fsType, "options", options,
@@ -148,7 +148,7 @@ func (m *Linux) format(ctx context.Context, device, fsType string) error {
 		args = []string{device}
 	}
 	start := time.Now()
-	if _, err := m.run.do(ctx, m.opts.LongTimeout, "mkfs."+fsType, args...); err != nil {
+	if _, err := m.run.RunTimeout(ctx, m.opts.LongTimeout, "mkfs."+fsType, args...); err != nil {
 		return err
 	}
 	klog.InfoS("Formatted blank device", "device", device, "fsType", fsType, "duration", time.Since(start))

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/rds-csi/rds-csi/pkg/hostcmd"
 )
 
 // Mounter is what the node service needs from the host's mount table and
@@ -120,7 +122,7 @@ type Options struct {
 // Linux is the Mounter for a Linux node.
 type Linux struct {
 	opts Options
-	run  commandRunner
+	run  hostcmd.Runner
 	// deviceNumber returns the number of a block device node. It is
 	// blockDeviceNumber; the mount-table tests give a table instead, as
 	// they name devices this machine does not have.
@@ -149,5 +151,5 @@ func NewLinux(opts Options) *Linux {
 	if opts.DevRoot == "" {
 		opts.DevRoot = "/dev"
 	}
-	return &Linux{opts: opts, run: commandRunner{exec: opts.Exec}, deviceNumber: blockDeviceNumber}
+	return &Linux{opts: opts, run: hostcmd.Runner{Exec: opts.Exec, Timeout: opts.Timeout}, deviceNumber: blockDeviceNumber}
 }

@@ -50,7 +50,7 @@ func parseBlkidExport(out string) (fsType, ptType string) {
 // has a size, and whose first MiB reads back as zeros. Anything else is
 // ErrUncertain or ErrNotBlank, never a reason to format.
 func (m *Linux) probe(ctx context.Context, device string) (string, error) {
-	out, err := m.run.do(ctx, m.opts.Timeout, "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device)
+	out, err := m.run.Run(ctx, "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device)
 	if err == nil {
 		fsType, ptType := parseBlkidExport(out)
 		switch {

@@ -13,7 +13,7 @@ import (
 // filesystemType returns the filesystem blkid finds on device; unlike probe
 // it needs a positive answer.
 func (m *Linux) filesystemType(ctx context.Context, device string) (string, error) {
-	out, err := m.run.do(ctx, m.opts.Timeout, "blkid", "-p", "-s", "TYPE", "-o", "export", device)
+	out, err := m.run.Run(ctx, "blkid", "-p", "-s", "TYPE", "-o", "export", device)
 	if err != nil {
 		return "", fmt.Errorf("finding the filesystem on %s: %w", device, err)
 	}
@@ -61,14 +61,14 @@ func (m *Linux) ResizeFilesystem(ctx context.Context, device, mountPath string) 
 	start := time.Now()
 	switch fsType {
 	case "ext2", "ext3", FSTypeExt4:
-		if _, err := m.run.do(ctx, m.opts.LongTimeout, "resize2fs", device); err != nil {
+		if _, err := m.run.RunTimeout(ctx, m.opts.LongTimeout, "resize2fs", device); err != nil {
 			return err
 		}
 	case FSTypeXFS:
 		if mountPath == "" {
 			return fmt.Errorf("%w: xfs on %s can only grow while mounted", ErrUnsupported, device)
 		}
-		if _, err := m.run.do(ctx, m.opts.LongTimeout, "xfs_growfs", "-d", mountPath); err != nil {
+		if _, err := m.run.RunTimeout(ctx, m.opts.LongTimeout, "xfs_growfs", "-d", mountPath); err != nil {
 			return err
 		}
 	default:
@@ -96,7 +96,7 @@ func (m *Linux) NeedsResize(ctx context.Context, device, mountPath string) (bool
 	var geom fsGeometry
 	switch fsType {
 	case "ext2", "ext3", FSTypeExt4:
-		out, err := m.run.do(ctx, m.opts.Timeout, "dumpe2fs", "-h", device)
+		out, err := m.run.Run(ctx, "dumpe2fs", "-h", device)
 		if err != nil {
 			return false, fmt.Errorf("reading the size of the filesystem on %s: %w", device, err)
 		}
@@ -107,7 +107,7 @@ func (m *Linux) NeedsResize(ctx context.Context, device, mountPath string) (bool
 		if mountPath == "" {
 			return false, fmt.Errorf("%w: the size of xfs on %s can only be read while mounted", ErrUnsupported, device)
 		}
-		out, err := m.run.do(ctx, m.opts.Timeout, "xfs_io", "-r", "-c", "statfs", mountPath)
+		out, err := m.run.Run(ctx, "xfs_io", "-r", "-c", "statfs", mountPath)
 		if err != nil {
 			return false, fmt.Errorf("reading the size of the filesystem at %s: %w", mountPath, err)
 		}

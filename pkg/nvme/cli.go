@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/klog/v2"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/rds-csi/rds-csi/pkg/hostcmd"
 )
 
 // CLIOptions configures CLI. Zero fields take the defaults shown.
@@ -33,7 +35,7 @@ type CLIOptions struct {
 type CLI struct {
 	opts   CLIOptions
 	sysfs  sysfsView
-	runner commandRunner
+	runner hostcmd.Runner
 }
 
 var _ Initiator = (*CLI)(nil)
@@ -61,7 +63,7 @@ func NewCLI(opts CLIOptions) *CLI {
 	return &CLI{
 		opts:   opts,
 		sysfs:  sysfsView{sysfsRoot: opts.SysfsRoot, devRoot: opts.DevRoot},
-		runner: commandRunner{exec: opts.Exec, timeout: opts.Timeout},
+		runner: hostcmd.Runner{Exec: opts.Exec, Timeout: opts.Timeout},
 	}
 }
 
@@ -108,7 +110,7 @@ func (c *CLI) Connect(ctx context.Context, p ConnectParams) error {
 		"--keep-alive-tmo=" + strconv.Itoa(p.KeepAliveTmo),
 	}
 	start := time.Now()
-	if _, err := c.runner.run(ctx, c.opts.NvmeBinary, args...); err != nil {
+	if _, err := c.runner.Run(ctx, c.opts.NvmeBinary, args...); err != nil {
 		// A concurrent connect of the same NQN makes ours fail with
 		// "already connected"; what matters is that a live controller
 		// exists now.
@@ -159,7 +161,7 @@ func (c *CLI) Disconnect(ctx context.Context, nqn string) error {
 		klog.V(4).InfoS("NVMe subsystem not connected, nothing to disconnect", "nqn", nqn)
 		return nil
 	}
-	if _, err := c.runner.run(ctx, c.opts.NvmeBinary, "disconnect", "-n", nqn); err != nil {
+	if _, err := c.runner.Run(ctx, c.opts.NvmeBinary, "disconnect", "-n", nqn); err != nil {
 		return err
 	}
 	left, err := c.sysfs.controllers(nqn)
@@ -213,7 +215,7 @@ func (c *CLI) Rescan(ctx context.Context, nqn string) error {
 		if ctrl.state != StateLive {
 			continue
 		}
-		if _, err := c.runner.run(ctx, c.opts.NvmeBinary, "ns-rescan", filepath.Join(c.opts.DevRoot, ctrl.name)); err != nil {
+		if _, err := c.runner.Run(ctx, c.opts.NvmeBinary, "ns-rescan", filepath.Join(c.opts.DevRoot, ctrl.name)); err != nil {
 			return err
 		}
 		rescanned++

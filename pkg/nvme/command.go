@@ -1,62 +1,7 @@
 package nvme
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"strings"
-	"time"
+import "github.com/rds-csi/rds-csi/pkg/hostcmd"
 
-	"k8s.io/klog/v2"
-	utilexec "k8s.io/utils/exec"
-)
-
-// CommandError is a failed external command with its combined output, which
-// usually says why (nvme-cli: "Failed to write to /dev/nvme-fabrics: ...").
-type CommandError struct {
-	Argv   []string
-	Output string
-	Err    error
-}
-
-func (e *CommandError) Error() string {
-	out := strings.TrimSpace(e.Output)
-	if out == "" {
-		return fmt.Sprintf("%s: %v", strings.Join(e.Argv, " "), e.Err)
-	}
-	return fmt.Sprintf("%s: %v: %s", strings.Join(e.Argv, " "), e.Err, out)
-}
-
-func (e *CommandError) Unwrap() error { return e.Err }
-
-// ExitStatus returns the command's exit status, or -1 if it did not exit
-// (not found, killed by the timeout).
-func (e *CommandError) ExitStatus() int {
-	var ee utilexec.ExitError
-	if errors.As(e.Err, &ee) && ee.Exited() {
-		return ee.ExitStatus()
-	}
-	return -1
-}
-
-// commandRunner runs every external command under a timeout derived from the
-// caller's context, so a hung nvme-cli or losetup cannot wedge an RPC.
-type commandRunner struct {
-	exec    utilexec.Interface
-	timeout time.Duration
-}
-
-func (r commandRunner) run(ctx context.Context, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	start := time.Now()
-	out, err := r.exec.CommandContext(ctx, name, args...).CombinedOutput()
-	klog.V(4).InfoS("Ran command", "command", name, "args", args, "duration", time.Since(start), "err", err)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = fmt.Errorf("%w (%v)", ctxErr, err)
-		}
-		return string(out), &CommandError{Argv: append([]string{name}, args...), Output: string(out), Err: err}
-	}
-	return string(out), nil
-}
+// CommandError is a failed nvme-cli or losetup run, with the tool's output (which usually says
+// why: "Failed to write to /dev/nvme-fabrics: ...") and its ExitStatus.
+type CommandError = hostcmd.Error

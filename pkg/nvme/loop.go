@@ -15,6 +15,8 @@ import (
 
 	"k8s.io/klog/v2"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/rds-csi/rds-csi/pkg/hostcmd"
 )
 
 // BackingFileResolver maps one of this driver's NQNs to the path, on this
@@ -42,7 +44,7 @@ type LoopOptions struct {
 type Loop struct {
 	resolve BackingFileResolver
 	opts    LoopOptions
-	runner  commandRunner
+	runner  hostcmd.Runner
 	// mu makes find-then-attach atomic within this process, so two calls
 	// for one volume cannot attach its file twice.
 	mu sync.Mutex
@@ -70,7 +72,7 @@ func NewLoop(resolve BackingFileResolver, opts LoopOptions) *Loop {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
-	return &Loop{resolve: resolve, opts: opts, runner: commandRunner{exec: opts.Exec, timeout: opts.Timeout}}
+	return &Loop{resolve: resolve, opts: opts, runner: hostcmd.Runner{Exec: opts.Exec, Timeout: opts.Timeout}}
 }
 
 var loopName = regexp.MustCompile(`^loop[0-9]+$`)
@@ -159,7 +161,7 @@ func (l *Loop) Connect(ctx context.Context, p ConnectParams) error {
 	}
 	// Direct I/O off: the simulator's files may live on tmpfs, which has
 	// no O_DIRECT, and buffered I/O is what a sparse file wants anyway.
-	out, err := l.runner.run(ctx, l.opts.LosetupBinary, "--find", "--show", "--direct-io=off", file)
+	out, err := l.runner.Run(ctx, l.opts.LosetupBinary, "--find", "--show", "--direct-io=off", file)
 	if err != nil {
 		return err
 	}
@@ -183,7 +185,7 @@ func (l *Loop) Disconnect(ctx context.Context, nqn string) error {
 		return err
 	}
 	for _, name := range loops {
-		if _, err := l.runner.run(ctx, l.opts.LosetupBinary, "-d", filepath.Join(l.opts.DevRoot, name)); err != nil {
+		if _, err := l.runner.Run(ctx, l.opts.LosetupBinary, "-d", filepath.Join(l.opts.DevRoot, name)); err != nil {
 			return err
 		}
 	}
@@ -259,6 +261,6 @@ func (l *Loop) Rescan(ctx context.Context, nqn string) error {
 	if err != nil {
 		return err
 	}
-	_, err = l.runner.run(ctx, l.opts.LosetupBinary, "-c", dev)
+	_, err = l.runner.Run(ctx, l.opts.LosetupBinary, "-c", dev)
 	return err
 }
