@@ -28,18 +28,8 @@ func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) er
 	case err != nil:
 		return err
 	}
-	steps, reads, err := removal(v.ID, v.FilePath, v.Location, v.Layout, true)
-	if err != nil {
+	if err := m.remove(ctx, v.ID, v.FilePath, v.Location, v.Layout, true); err != nil {
 		return err
-	}
-	out, err := m.ros.Run(ctx, steps, reads...)
-	if err != nil {
-		return err
-	}
-	for i, items := range out {
-		if len(items) > 0 {
-			return fmt.Errorf("volume %q: %s still present after delete: %w", id, reads[i], ErrIncomplete)
-		}
 	}
 	klog.V(2).InfoS("deleted volume", "volumeID", id, "layout", v.Layout, "file", v.FilePath)
 	return nil
@@ -66,7 +56,17 @@ func (m *Manager) deleteLeftovers(ctx context.Context, id string, loc Location) 
 }
 
 func (m *Manager) removeLeftovers(ctx context.Context, id string, loc Location, layout Layout) error {
-	steps, reads, err := removal(id, loc.FilePath(id, layout), loc, layout, false)
+	if err := m.remove(ctx, id, loc.FilePath(id, layout), loc, layout, false); err != nil {
+		return err
+	}
+	klog.V(2).InfoS("removed leftovers of a volume without a disk", "volumeID", id, "location", loc.String())
+	return nil
+}
+
+// remove runs the removal of a volume's disk (withDisk), file and subvolume as one script, and fails with
+// ErrIncomplete unless the script's read-back finds all of them gone.
+func (m *Manager) remove(ctx context.Context, id, filePath string, loc Location, layout Layout, withDisk bool) error {
+	steps, reads, err := removal(id, filePath, loc, layout, withDisk)
 	if err != nil {
 		return err
 	}
@@ -76,10 +76,9 @@ func (m *Manager) removeLeftovers(ctx context.Context, id string, loc Location, 
 	}
 	for i, items := range out {
 		if len(items) > 0 {
-			return fmt.Errorf("volume %q: %s still present after clean-up: %w", id, reads[i], ErrIncomplete)
+			return fmt.Errorf("volume %q: %s still present after removing it: %w", id, reads[i], ErrIncomplete)
 		}
 	}
-	klog.V(2).InfoS("removed leftovers of a volume without a disk", "volumeID", id, "location", loc.String())
 	return nil
 }
 

@@ -79,15 +79,7 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout L
 		return nil, err
 	}
 	steps = append(steps, add)
-	read, err := rds.PrintDisks(rds.Eq("slot", r.ID))
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.ros.Run(ctx, steps, read)
-	if err != nil {
-		return nil, err
-	}
-	v, err := oneVolume(out[0], r.ID)
+	v, err := m.runThenRead(ctx, r.ID, steps...)
 	if err != nil {
 		return nil, err
 	}
@@ -99,12 +91,12 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout L
 func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, layout Layout, cause error) (*Volume, error) {
 	st, err := m.readState(ctx, r.ID, r.Location, layout)
 	if err != nil {
-		return nil, fmt.Errorf("%w (while reading state after: %v)", err, cause)
+		return nil, fmt.Errorf("%w (while reading state after: %s)", err, cause.Error())
 	}
 	if st.disk != nil {
 		v, err := fromDisk(st.disk)
 		if err != nil {
-			return nil, fmt.Errorf("volume name %q is taken on the RDS: %v: %w", r.ID, err, ErrAlreadyExists)
+			return nil, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
 		}
 		if err := compatible(v, r); err != nil {
 			return nil, err
@@ -167,11 +159,17 @@ func (m *Manager) Get(ctx context.Context, id string) (*Volume, error) {
 	if err := rds.ValidName(id); err != nil {
 		return nil, err
 	}
+	return m.runThenRead(ctx, id)
+}
+
+// runThenRead runs steps and then the read-back of volume id in one script, and returns the volume as the
+// RDS reports it after the steps.
+func (m *Manager) runThenRead(ctx context.Context, id string, steps ...rds.Cmd) (*Volume, error) {
 	read, err := rds.PrintDisks(rds.Eq("slot", id))
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.ros.Run(ctx, nil, read)
+	out, err := m.ros.Run(ctx, steps, read)
 	if err != nil {
 		return nil, err
 	}
@@ -221,15 +219,7 @@ func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitByt
 	if err != nil {
 		return nil, err
 	}
-	read, err := rds.PrintDisks(rds.Eq("slot", id))
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.ros.Run(ctx, []rds.Cmd{set}, read)
-	if err != nil {
-		return nil, err
-	}
-	nv, err := oneVolume(out[0], id)
+	nv, err := m.runThenRead(ctx, id, set)
 	if err != nil {
 		return nil, err
 	}

@@ -293,15 +293,7 @@ func (m *Manager) existingFrom(ctx context.Context, r CreateRequest, src Source,
 
 // runCreateScript runs the steps with the disk's read-back and checks the volume came out as asked.
 func (m *Manager) runCreateScript(ctx context.Context, r CreateRequest, steps []rds.Cmd, size int64) (*Volume, error) {
-	read, err := rds.PrintDisks(rds.Eq("slot", r.ID))
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.ros.Run(ctx, steps, read)
-	if err != nil {
-		return nil, scriptError{err}
-	}
-	v, err := oneVolume(out[0], r.ID)
+	v, err := m.runThenRead(ctx, r.ID, steps...)
 	if err != nil {
 		return nil, scriptError{err}
 	}
