@@ -105,6 +105,8 @@ func knownHostsLine(addr string, key ssh.PublicKey) (string, error) {
 	return knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort(host, port))}, key) + "\n", nil
 }
 
+// writeFileAtomic replaces path with data through a synced temporary file and a
+// rename, so a reader or a crash sees the old content or the new, never a part.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -167,30 +167,14 @@ func loadState(dir string, cfg Config) (*state, error) {
 	return &st, nil
 }
 
-// save writes the state atomically: a temporary file, fsync, rename, and an
-// fsync of the directory so the rename itself survives a crash.
+// save writes the state atomically (writeFileAtomic: a temporary file, fsync,
+// rename), then fsyncs the directory so the rename itself survives a crash.
 func (st *state) save(dir string) error {
 	raw, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, stateFile+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(raw, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, stateFile), append(raw, '\n'), 0o600); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)
