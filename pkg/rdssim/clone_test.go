@@ -90,9 +90,15 @@ func TestCopyTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(src, "a/b/f"), []byte("file"), 0o644)
-	os.WriteFile(filepath.Join(src, "nested/deep/x"), []byte("skip me"), 0o644)
-	os.Symlink("a/b/f", filepath.Join(src, "link"))
+	for _, err := range []error{
+		os.WriteFile(filepath.Join(src, "a/b/f"), []byte("file"), 0o644),
+		os.WriteFile(filepath.Join(src, "nested/deep/x"), []byte("skip me"), 0o644),
+		os.Symlink("a/b/f", filepath.Join(src, "link")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	dst := filepath.Join(dir, "dst")
 	if err := copyTree(src, dst, func(rel string) bool { return rel == "nested" }); err != nil {
 		t.Fatal(err)
@@ -130,11 +136,17 @@ func TestCloneFileReflink(t *testing.T) {
 		t.Fatalf("mkfs.xfs: %v\n%s", err, out)
 	}
 	mnt := filepath.Join(dir, "mnt")
-	os.Mkdir(mnt, 0o755)
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
 		t.Skipf("needs loop devices to mount an XFS image: mount: %v %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
 
 	src, want := sparseSource(t, mnt)
 	dst := filepath.Join(mnt, "clone.img")

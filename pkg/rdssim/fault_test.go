@@ -143,7 +143,10 @@ func TestFaultHang(t *testing.T) {
 	}
 	sess.Close()
 	select {
-	case <-done:
+	case err := <-done:
+		if err == nil {
+			t.Error("the hung command reported success once its session was closed; it never finished")
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("closing the session did not end the hung command")
 	}

@@ -1,6 +1,7 @@
 package rdssim
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -19,7 +20,8 @@ func FuzzParseScript(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script string) {
 		stmts, err := parseScript(script)
 		if err != nil {
-			if _, ok := err.(*scriptError); !ok {
+			var se *scriptError
+			if !errors.As(err, &se) {
 				t.Fatalf("parse error of type %T: %v", err, err)
 			}
 			msg := err.Error()

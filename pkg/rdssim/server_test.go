@@ -170,8 +170,12 @@ func TestConcurrentSessions(t *testing.T) {
 			script := fmt.Sprintf("/disk add type=file file-path=pool/k8s/%s/disk.img file-size=1G slot=%s nvme-tcp-export=yes "+
 				"nvme-tcp-server-nqn=nqn.2000-02.com.mikrotik:%s\n:put \"added\"\n/disk print detail where slot=\"%s\"", slot, slot, slot, slot)
 			out, status, err := runErr(c, script)
-			if err != nil || status != 0 || !strings.HasPrefix(out, "added\r\n") || !strings.Contains(out, `slot="`+slot+`"`) {
-				errs <- fmt.Errorf("%s: status %d err %v output %q", slot, status, err, out)
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", slot, err)
+				return
+			}
+			if status != 0 || !strings.HasPrefix(out, "added\r\n") || !strings.Contains(out, `slot="`+slot+`"`) {
+				errs <- fmt.Errorf("%s: status %d output %q", slot, status, out)
 			}
 		}(i)
 	}
