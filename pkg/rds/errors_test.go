@@ -29,7 +29,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		kind, known := classify(tc.text)
-		if kind != tc.kind || known != tc.known {
+		if !errors.Is(kind, tc.kind) || known != tc.known {
 			t.Errorf("classify(%q) = %v, %v; want %v, %v", tc.text, kind, known, tc.kind, tc.known)
 		}
 	}

@@ -217,7 +217,7 @@ func stepError(s Cmd, res execResult) error {
 	if text == "" {
 		kind = ErrProtocol
 	}
-	if s.missingOK && kind == ErrNotFound {
+	if s.missingOK && errors.Is(kind, ErrNotFound) {
 		return nil
 	}
 	return &CommandError{Kind: kind, Script: s.text, Step: s.text, Output: text, ExitStatus: res.exit}

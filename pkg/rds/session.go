@@ -78,8 +78,9 @@ func (c *Client) exec(ctx context.Context, req execRequest) (execResult, error) 
 		}
 		var refused *ssh.OpenChannelError
 		if errors.As(err, &refused) || errors.Is(err, errExecRefused) {
-			// The connection is fine; the RDS refused one more session or the exec request.
-			return execResult{}, fmt.Errorf("the RDS refused to run a command: %v: %w", err, ErrUnavailable)
+			// The connection is fine; the RDS refused one more session or the exec request. Here and
+			// below the kind decides what the caller does; the SSH error is kept as text to explain it.
+			return execResult{}, fmt.Errorf("the RDS refused to run a command: %s: %w", err.Error(), ErrUnavailable)
 		}
 		c.drop(cn)
 		if !retried && (!sent || req.pureRead) {
@@ -89,9 +90,9 @@ func (c *Client) exec(ctx context.Context, req execRequest) (execResult, error) 
 		}
 		if sent {
 			return execResult{}, fmt.Errorf("the connection to the RDS was lost after the command was sent, so "+
-				"its outcome is unknown (read the state to find out): %v: %w", err, ErrUnavailable)
+				"its outcome is unknown (read the state to find out): %s: %w", err.Error(), ErrUnavailable)
 		}
-		return execResult{}, fmt.Errorf("the connection to the RDS was lost: %v: %w", err, ErrUnavailable)
+		return execResult{}, fmt.Errorf("the connection to the RDS was lost: %s: %w", err.Error(), ErrUnavailable)
 	}
 }
 
@@ -144,7 +145,7 @@ func (c *Client) session(ctx context.Context, cn *conn, script string) (res exec
 		if err := s.Start(script); err != nil {
 			if strings.HasPrefix(err.Error(), "ssh: command ") && strings.HasSuffix(err.Error(), " failed") {
 				// The RDS answered the exec request with a refusal: nothing ran.
-				err = fmt.Errorf("%w: %v", errExecRefused, err)
+				err = fmt.Errorf("%w: %s", errExecRefused, err.Error())
 			}
 			done <- outcome{sent: true, err: err}
 			return

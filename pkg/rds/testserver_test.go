@@ -202,7 +202,7 @@ func (s *testServer) handleConn(nc net.Conn) {
 	go ssh.DiscardRequests(reqs)
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
-			nch.Reject(ssh.UnknownChannelType, "only sessions")
+			_ = nch.Reject(ssh.UnknownChannelType, "only sessions") // fails only if the client is gone
 			continue
 		}
 		s.mu.Lock()
@@ -223,14 +223,17 @@ func (s *testServer) handleConn(nc net.Conn) {
 	}
 }
 
+// handleSession answers one exec. Its replies, writes and exit status fail only when the client has gone
+// away, which the client's side of each test observes; this goroutine may outlive its test, so it cannot
+// report them itself and discards them.
 func (s *testServer) handleSession(nc net.Conn, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	for req := range reqs {
 		if req.Type != "exec" {
-			req.Reply(false, nil) // no PTY, no shell: RouterOS over exec only
+			_ = req.Reply(false, nil) // no PTY, no shell: RouterOS over exec only
 			continue
 		}
 		script := string(req.Payload[4:])
-		req.Reply(true, nil)
+		_ = req.Reply(true, nil)
 		s.mu.Lock()
 		s.scripts = append(s.scripts, script)
 		n := len(s.scripts)
@@ -252,7 +255,7 @@ func (s *testServer) handleSession(nc net.Conn, ch ssh.Channel, reqs <-chan *ssh
 		if act == actWrongOutput {
 			out, failed = "bad command name :put (line 1 column 1)\r\n", false
 		}
-		ch.Write([]byte(out))
+		_, _ = ch.Write([]byte(out))
 		if act == actDropAfterFirst {
 			time.Sleep(10 * time.Millisecond)
 			nc.Close()
@@ -267,7 +270,7 @@ func (s *testServer) handleSession(nc net.Conn, ch ssh.Channel, reqs <-chan *ssh
 		if !noExit {
 			var status [4]byte
 			binary.BigEndian.PutUint32(status[:], uint32(exitCode))
-			ch.SendRequest("exit-status", false, status[:])
+			_, _ = ch.SendRequest("exit-status", false, status[:])
 		}
 		ch.Close()
 		return

@@ -213,7 +213,8 @@ func (c *Client) dialOnce(ctx context.Context) (*conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", c.cfg.Address)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the RDS at %s: %v: %w", c.cfg.Address, err, ErrUnavailable)
+		// ErrUnavailable decides (even for the dial timeout); the dialer's error explains it.
+		return nil, fmt.Errorf("connecting to the RDS at %s: %s: %w", c.cfg.Address, err.Error(), ErrUnavailable)
 	}
 	// The handshake has no context of its own: a deadline on the socket bounds it.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
@@ -258,9 +259,9 @@ func (c *Client) dialError(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, hk)
 	case isAuthFailure(err):
 		return fmt.Errorf("logging in to the RDS at %s as %q with its SSH key was refused (is the key in the "+
-			"user's authorized keys on the RDS?): %v: %w", c.cfg.Address, c.cfg.User, err, ErrPermission)
+			"user's authorized keys on the RDS?): %s: %w", c.cfg.Address, c.cfg.User, err.Error(), ErrPermission)
 	}
-	return fmt.Errorf("SSH handshake with the RDS at %s: %v: %w", c.cfg.Address, err, ErrUnavailable)
+	return fmt.Errorf("SSH handshake with the RDS at %s: %s: %w", c.cfg.Address, err.Error(), ErrUnavailable)
 }
 
 func isAuthFailure(err error) bool {

@@ -87,7 +87,7 @@ func DisksFrom(items []routeros.Item) ([]Disk, error) {
 		}
 		if v, ok := p["nvme-tcp-server-port"]; ok && v != "" {
 			if d.Port, err = strconv.Atoi(strings.ReplaceAll(v, " ", "")); err != nil {
-				return nil, itemError("disk", d.Slot, fmt.Errorf("nvme-tcp-server-port %q: %v", v, err))
+				return nil, itemError("disk", d.Slot, fmt.Errorf("nvme-tcp-server-port %q: %w", v, err))
 			}
 		}
 		out = append(out, d)
@@ -142,7 +142,7 @@ func optionalBytes(p map[string]string, key string) (int64, error) {
 	}
 	n, err := routeros.ParseBytes(v)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %v", key, err)
+		return 0, fmt.Errorf("%s: %w", key, err)
 	}
 	return n, nil
 }
@@ -154,11 +154,12 @@ func optionalTime(p map[string]string, key string) (time.Time, error) {
 	}
 	t, err := routeros.ParseTime(v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %v", key, err)
+		return time.Time{}, fmt.Errorf("%s: %w", key, err)
 	}
 	return t, nil
 }
 
+// itemError is an unusable listing: ErrProtocol, with the parse failure as the explanation.
 func itemError(what, name string, err error) error {
-	return fmt.Errorf("%s %q as printed by the RDS: %v: %w", what, name, err, ErrProtocol)
+	return fmt.Errorf("%s %q as printed by the RDS: %s: %w", what, name, err.Error(), ErrProtocol)
 }

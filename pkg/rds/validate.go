@@ -98,7 +98,7 @@ func validRegex(r string) error {
 		return fmt.Errorf("pattern %s may hold only letters, digits and _:/^.*+|()- and \\. : %w", show(r), ErrInvalid)
 	}
 	if _, err := regexp.Compile(r); err != nil {
-		return fmt.Errorf("pattern %s: %v: %w", show(r), err, ErrInvalid)
+		return fmt.Errorf("pattern %s: %s: %w", show(r), err.Error(), ErrInvalid)
 	}
 	return nil
 }
