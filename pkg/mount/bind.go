@@ -99,7 +99,7 @@ func (m *Linux) bind(ctx context.Context, source, target string, readOnly bool, 
 		}
 		if _, err := m.run.Run(ctx, "mount", mountutils.MakeMountArgs(source, target, "", options)...); err != nil {
 			if _, uerr := m.run.Run(context.WithoutCancel(ctx), "umount", target); uerr != nil {
-				return fmt.Errorf("%w; undoing the bind also failed: %v", err, uerr)
+				return fmt.Errorf("%w; undoing the bind also failed: %s", err, uerr.Error())
 			}
 			return err
 		}

@@ -114,7 +114,7 @@ func (m *Linux) alreadyMounted(device, target, fsType string, readOnly bool) (bo
 	}
 	want, err := blockDeviceNumber(device)
 	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrUncertain, err)
+		return false, fmt.Errorf("%w: %s", ErrUncertain, err.Error())
 	}
 	devno, _, err := m.mountedDeviceNumber(target)
 	if err != nil {

@@ -122,7 +122,7 @@ func (m *Linux) sourceDevice(info *mountutils.MountInfo) (uint64, error) {
 		}
 		devno, err := m.deviceNumber(filepath.Join(m.opts.DevRoot, root))
 		if err != nil {
-			return 0, fmt.Errorf("is bound to %s: %v: %w", root, err, ErrDeviceGone)
+			return 0, fmt.Errorf("is bound to %s: %s: %w", root, err.Error(), ErrDeviceGone)
 		}
 		return devno, nil
 	}

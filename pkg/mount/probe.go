@@ -63,7 +63,8 @@ func (m *Linux) probe(ctx context.Context, device string) (string, error) {
 	}
 	var ce *CommandError
 	if !errors.As(err, &ce) || ce.ExitStatus() != blkidNotFound {
-		return "", fmt.Errorf("%w: probing %s: %v", ErrUncertain, device, err)
+		// The verdict is ErrUncertain; why blkid failed (even a timeout) only explains it.
+		return "", fmt.Errorf("%w: probing %s: %s", ErrUncertain, device, err.Error())
 	}
 	if strings.TrimSpace(out) != "" {
 		return "", fmt.Errorf("%w: blkid found nothing on %s but said %q", ErrUncertain, device, strings.TrimSpace(out))
@@ -78,16 +79,16 @@ func (m *Linux) probe(ctx context.Context, device string) (string, error) {
 // size whose first blankCheckBytes are zeros.
 func verifyZeroStart(device string) error {
 	if _, err := blockDeviceNumber(device); err != nil {
-		return fmt.Errorf("%w: %v", ErrUncertain, err)
+		return fmt.Errorf("%w: %s", ErrUncertain, err.Error())
 	}
 	fh, err := os.Open(device)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUncertain, err)
+		return fmt.Errorf("%w: %s", ErrUncertain, err.Error())
 	}
 	defer fh.Close()
 	size, err := blockDeviceSize(fh)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUncertain, device, err)
+		return fmt.Errorf("%w: %s: %s", ErrUncertain, device, err.Error())
 	}
 	if size == 0 {
 		return fmt.Errorf("%w: %s has size 0 (not ready)", ErrUncertain, device)
@@ -95,7 +96,7 @@ func verifyZeroStart(device string) error {
 	n := min(size, blankCheckBytes)
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(io.NewSectionReader(fh, 0, n), buf); err != nil {
-		return fmt.Errorf("%w: reading %s: %v", ErrUncertain, device, err)
+		return fmt.Errorf("%w: reading %s: %s", ErrUncertain, device, err.Error())
 	}
 	if !bytes.Equal(buf, make([]byte, n)) {
 		return fmt.Errorf("%w: %s holds data in its first %d bytes that blkid does not recognise; "+

@@ -89,13 +89,6 @@ func (f *fakeSysfs) addController(ctrl string, subsys int, nqn, state string) {
 	f.symlink("../../nvme-fabrics/ctl/"+ctrl, filepath.Join(sdir, ctrl))
 }
 
-// setState changes a controller's state, as the kernel does on a lost
-// connection or a reconnect.
-func (f *fakeSysfs) setState(ctrl, state string) {
-	f.t.Helper()
-	f.write(filepath.Join(f.ctrlDir(ctrl), "state"), state)
-}
-
 // removeController deletes a controller, as `nvme disconnect` does.
 func (f *fakeSysfs) removeController(ctrl string) {
 	f.t.Helper()

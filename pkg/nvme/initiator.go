@@ -130,8 +130,9 @@ func waitForDevice(ctx context.Context, fallback time.Duration, nqn string,
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("%w: waited %s for the device of %s: %v (last lookup: %v)",
-				ErrNoDevice, time.Since(start).Round(time.Millisecond), nqn, ctx.Err(), err)
+			// ErrNoDevice, not the deadline, is what the caller acts on.
+			return "", fmt.Errorf("%w: waited %s for the device of %s: %s (last lookup: %s)",
+				ErrNoDevice, time.Since(start).Round(time.Millisecond), nqn, ctx.Err().Error(), err.Error())
 		case <-ticker.C:
 		}
 	}

@@ -142,7 +142,7 @@ func (v sysfsView) device(nqn string) (string, error) {
 	if _, err := os.Stat(dev); err != nil {
 		// sysfs is ahead of devtmpfs for a moment after the namespace
 		// appears; WaitForDevice keeps polling on this.
-		return "", fmt.Errorf("%w %s: sysfs lists %s but %s is not there: %v", ErrNoDevice, nqn, found[0].name, dev, err)
+		return "", fmt.Errorf("%w %s: sysfs lists %s but %s is not there: %s", ErrNoDevice, nqn, found[0].name, dev, err.Error())
 	}
 	return dev, nil
 }

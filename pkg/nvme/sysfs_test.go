@@ -298,11 +298,15 @@ var errAny = errors.New("any error")
 func checkErr(t *testing.T, err, want error) {
 	t.Helper()
 	switch {
-	case want == nil && err != nil:
-		t.Fatalf("unexpected error: %v", err)
-	case want == errAny && err == nil:
-		t.Fatal("expected an error, got none")
-	case want != nil && want != errAny && !errors.Is(err, want):
+	case want == nil:
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+	case errors.Is(want, errAny):
+		if err == nil {
+			t.Fatal("expected an error, got none")
+		}
+	case !errors.Is(err, want):
 		t.Fatalf("error = %v, want %v", err, want)
 	}
 }
