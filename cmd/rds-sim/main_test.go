@@ -52,8 +52,9 @@ func startProcess(t *testing.T, args ...string) *simProcess {
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			// A test that ended before stopping it: killed on purpose, so how it died says nothing.
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 		}
 	})
 	go func() {
@@ -170,8 +171,12 @@ func TestProcessKeepsKeysAndStateAcrossRestarts(t *testing.T) {
 	p := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
 	sshExec(t, p.addr, dir, `/disk add type=file file-path=pool/a.img file-size=1M slot=a`)
 	key1, _ := os.ReadFile(filepath.Join(dir, "client_key"))
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, p.stderr)
+	}
 
 	p2 := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
 	if key2, _ := os.ReadFile(filepath.Join(dir, "client_key")); !bytes.Equal(key1, key2) {
