@@ -176,9 +176,9 @@ func (m *Manager) runThenRead(ctx context.Context, id string, steps ...rds.Cmd) 
 	return oneVolume(out[0], id)
 }
 
-// List returns every volume of this driver on the RDS, sorted by id.
-func (m *Manager) List(ctx context.Context) ([]Volume, error) {
-	read, err := rds.PrintDisks(rds.Match("nvme-tcp-server-nqn", `^nqn\.2000-02\.com\.mikrotik:`))
+// disks reads the disks matching all filters, in one exec.
+func (m *Manager) disks(ctx context.Context, where ...rds.Filter) ([]rds.Disk, error) {
+	read, err := rds.PrintDisks(where...)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,12 @@ func (m *Manager) List(ctx context.Context) ([]Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	disks, err := rds.DisksFrom(out[0])
+	return rds.DisksFrom(out[0])
+}
+
+// List returns every volume of this driver on the RDS, sorted by id.
+func (m *Manager) List(ctx context.Context) ([]Volume, error) {
+	disks, err := m.disks(ctx, rds.Match("nvme-tcp-server-nqn", `^nqn\.2000-02\.com\.mikrotik:`))
 	if err != nil {
 		return nil, err
 	}
@@ -248,15 +253,7 @@ func (m *Manager) PoolSpace(ctx context.Context, pool string) (size, free int64,
 }
 
 func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
-	read, err := rds.PrintDisks(rds.Eq("mount-point", pool))
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.ros.Run(ctx, nil, read)
-	if err != nil {
-		return nil, err
-	}
-	disks, err := rds.DisksFrom(out[0])
+	disks, err := m.disks(ctx, rds.Eq("mount-point", pool))
 	if err != nil {
 		return nil, err
 	}
