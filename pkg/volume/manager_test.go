@@ -21,7 +21,7 @@ type env struct {
 	loc    volume.Location
 }
 
-func newEnv(t *testing.T, cfg rdssim.Config, oneCommandPerExec bool) *env {
+func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	t.Helper()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	sim, err := rdssim.New(cfg)
@@ -58,7 +58,7 @@ func (e *env) req(id string, size int64) volume.CreateRequest {
 }
 
 // raw runs RouterOS commands directly, as an administrator would on the console.
-func (e *env) raw(t *testing.T, cmds ...rds.Cmd) {
+func (e *env) raw(t testing.TB, cmds ...rds.Cmd) {
 	t.Helper()
 	if _, err := e.client.Run(context.Background(), cmds); err != nil {
 		t.Fatalf("raw commands: %v", err)
