@@ -29,13 +29,13 @@ func eventsFor(tb testing.TB, c kubernetes.Interface, namespace, kind, name stri
 // TestKubeEventsLandOnTheClaim records events through a real broadcaster: on the PVC named by
 // the PV's claimRef when there is one, on the PV otherwise, at one request per event.
 func TestKubeEventsLandOnTheClaim(t *testing.T) {
-	cl := newCluster(t)
+	cl := kubeenv.NewFixtures(t)
 	ours := kubeenv.DriverName(t)
 	claim := kubeenv.UniqueName(t, "claim")
 	volRWO, volRWX := kubeenv.UniqueName(t, "vol"), kubeenv.UniqueName(t, "vol")
-	cl.pv(pvSpec{name: "pv-" + volRWO, driver: ours, handle: volRWO, claimNS: "default", claimName: claim})
-	cl.pv(pvSpec{name: "pv-" + volRWX, driver: ours, handle: volRWX, block: true, rwx: true})
-	cl.va(kubeenv.UniqueName(t, "va"), ours, "pv-"+volRWO, "node-a", true)
+	cl.PV(kubeenv.PVSpec{Name: "pv-" + volRWO, Driver: ours, Handle: volRWO, ClaimNamespace: "default", ClaimName: claim})
+	cl.PV(kubeenv.PVSpec{Name: "pv-" + volRWX, Driver: ours, Handle: volRWX, Block: true, RWX: true})
+	cl.VA(kubeenv.UniqueName(t, "va"), ours, "pv-"+volRWO, "node-a", true)
 	m, _ := startManager(t, ours)
 
 	counter := kubeenv.NewRequestCounter()
@@ -59,7 +59,7 @@ func TestKubeEventsLandOnTheClaim(t *testing.T) {
 	for _, tc := range tests {
 		var got []corev1.Event
 		eventually(t, tc.reason+" event on "+tc.kind+" "+tc.name, func() bool {
-			got = eventsFor(t, cl.c, "default", tc.kind, tc.name)
+			got = eventsFor(t, cl.Client, "default", tc.kind, tc.name)
 			return len(got) > 0
 		}, func() string { return "none" })
 		e := got[0]
@@ -78,12 +78,12 @@ func TestKubeEventsLandOnTheClaim(t *testing.T) {
 // migration over its window; when the leader stops, the standby takes over with the same state
 // and warns in its turn. The two never lead at once.
 func TestKubeLeaderElectionRunsLoopsOnOneReplica(t *testing.T) {
-	cl := newCluster(t)
+	cl := kubeenv.NewFixtures(t)
 	ours := kubeenv.DriverName(t)
 	vol := kubeenv.UniqueName(t, "vm-disk")
-	cl.pv(pvSpec{name: "pv-" + vol, driver: ours, handle: vol, block: true, rwx: true})
-	cl.va(kubeenv.UniqueName(t, "va"), ours, "pv-"+vol, "node-src", true)
-	cl.va(kubeenv.UniqueName(t, "va"), ours, "pv-"+vol, "node-dst", true)
+	cl.PV(kubeenv.PVSpec{Name: "pv-" + vol, Driver: ours, Handle: vol, Block: true, RWX: true})
+	cl.VA(kubeenv.UniqueName(t, "va"), ours, "pv-"+vol, "node-src", true)
+	cl.VA(kubeenv.UniqueName(t, "va"), ours, "pv-"+vol, "node-dst", true)
 	lease := kubeenv.UniqueName(t, "lease")
 
 	var leaders, maxLeaders atomic.Int32
@@ -101,7 +101,7 @@ func TestKubeLeaderElectionRunsLoopsOnOneReplica(t *testing.T) {
 		m.SetEventSink(r.sink)
 		// A long lease, so that a loaded CI machine never loses it through late renewals; the
 		// fail-over stays fast because a stopping leader releases the lease.
-		r.le = &LeaderElection{Client: cl.c, Namespace: "default", LeaseName: lease, Identity: name,
+		r.le = &LeaderElection{Client: cl.Client, Namespace: "default", LeaseName: lease, Identity: name,
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 100 * time.Millisecond}
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel

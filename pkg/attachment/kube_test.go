@@ -66,27 +66,27 @@ func startManager(tb testing.TB, driver string) (*Manager, *kubeenv.RequestCount
 // rebuilt from VolumeAttachments of our driver only, enforcing the rules with that state,
 // rebuilt identically by a new manager (a restarted controller), and following changes.
 func TestKubeStateFollowsVolumeAttachments(t *testing.T) {
-	cl := newCluster(t)
+	cl := kubeenv.NewFixtures(t)
 	ours, other := kubeenv.DriverName(t), kubeenv.DriverName(t)
 	n := func(s string) string { return kubeenv.UniqueName(t, s) }
 	n1, n2, n3 := n("node1"), n("node2"), n("node3")
 	for _, node := range []string{n1, n2, n3} {
-		cl.node(node)
+		cl.Node(node)
 	}
 	volA, volB, volC, volD, volX := n("vol-a"), n("vol-b"), n("vol-c"), n("vol-d"), n("vol-x")
 	pvA, pvB, pvC, pvD, pvX := "pv-"+volA, "pv-"+volB, "pv-"+volC, "pv-"+volD, "pv-"+volX
-	cl.pv(pvSpec{name: pvA, driver: ours, handle: volA, claimNS: "default", claimName: "claim-a"}) // RWO filesystem
-	cl.pv(pvSpec{name: pvB, driver: ours, handle: volB})                                           // RWO filesystem
-	cl.pv(pvSpec{name: pvC, driver: ours, handle: volC, block: true, rwx: true})                   // RWX block (VM disk)
-	cl.pv(pvSpec{name: pvD, driver: ours, handle: volD, block: true})                              // RWO block
-	cl.pv(pvSpec{name: pvX, driver: other, handle: volX})                                          // another driver's
+	cl.PV(kubeenv.PVSpec{Name: pvA, Driver: ours, Handle: volA, ClaimNamespace: "default", ClaimName: "claim-a"}) // RWO filesystem
+	cl.PV(kubeenv.PVSpec{Name: pvB, Driver: ours, Handle: volB})                                                  // RWO filesystem
+	cl.PV(kubeenv.PVSpec{Name: pvC, Driver: ours, Handle: volC, Block: true, RWX: true})                          // RWX block (VM disk)
+	cl.PV(kubeenv.PVSpec{Name: pvD, Driver: ours, Handle: volD, Block: true})                                     // RWO block
+	cl.PV(kubeenv.PVSpec{Name: pvX, Driver: other, Handle: volX})                                                 // another driver's
 	vaA, vaB, vaC1, vaC2, vaX, vaOtherOnOurPV := n("va-a"), n("va-b"), n("va-c1"), n("va-c2"), n("va-x"), n("va-x-ours")
-	cl.va(vaA, ours, pvA, n1, true)
-	cl.va(vaB, ours, pvB, n2, false)            // being attached: the external-attacher is publishing it
-	cl.va(vaC1, ours, pvC, n1, true)            // live migration source
-	cl.va(vaC2, ours, pvC, n2, true)            // and target
-	cl.va(vaX, other, pvX, n1, true)            // another driver's volume
-	cl.va(vaOtherOnOurPV, other, pvA, n3, true) // another attacher on our PV: not ours either
+	cl.VA(vaA, ours, pvA, n1, true)
+	cl.VA(vaB, ours, pvB, n2, false)            // being attached: the external-attacher is publishing it
+	cl.VA(vaC1, ours, pvC, n1, true)            // live migration source
+	cl.VA(vaC2, ours, pvC, n2, true)            // and target
+	cl.VA(vaX, other, pvX, n1, true)            // another driver's volume
+	cl.VA(vaOtherOnOurPV, other, pvA, n3, true) // another attacher on our PV: not ours either
 
 	m, _ := startManager(t, ours)
 	want := view{volA: "single-node:" + n1, volC: "multi-node-block:" + n1 + "," + n2}
@@ -124,9 +124,9 @@ func TestKubeStateFollowsVolumeAttachments(t *testing.T) {
 	}
 	checkConflicts(t, m)
 	// The external-attacher records the successful publishes.
-	cl.setAttached(vaB, true)
+	cl.SetAttached(vaB, true)
 	vaD := n("va-d")
-	cl.va(vaD, ours, pvD, n1, true)
+	cl.VA(vaD, ours, pvD, n1, true)
 	want[volB] = "single-node:" + n2
 	want[volD] = "single-node:" + n1
 	eventually(t, "the first manager to see the attacher's updates", func() bool {
@@ -162,13 +162,13 @@ func TestKubeStateFollowsVolumeAttachments(t *testing.T) {
 		change func()
 		update func(view)
 	}{
-		{"migration source detached", func() { cl.setAttached(vaC1, false) },
+		{"migration source detached", func() { cl.SetAttached(vaC1, false) },
 			func(v view) { v[volC] = "multi-node-block:" + n2 }},
-		{"its VolumeAttachment deleted", func() { cl.deleteVA(vaC1) }, func(view) {}},
-		{"RWO volume detached and deleted", func() { cl.deleteVA(vaA) }, func(v view) { delete(v, volA) }},
-		{"a new attached VolumeAttachment", func() { cl.va(n("va-a2"), ours, pvA, n3, true) },
+		{"its VolumeAttachment deleted", func() { cl.DeleteVA(vaC1) }, func(view) {}},
+		{"RWO volume detached and deleted", func() { cl.DeleteVA(vaA) }, func(v view) { delete(v, volA) }},
+		{"a new attached VolumeAttachment", func() { cl.VA(n("va-a2"), ours, pvA, n3, true) },
 			func(v view) { v[volA] = "single-node:" + n3 }},
-		{"another driver's VolumeAttachment changes nothing", func() { cl.va(n("va-x2"), other, pvX, n2, true) }, func(view) {}},
+		{"another driver's VolumeAttachment changes nothing", func() { cl.VA(n("va-x2"), other, pvX, n2, true) }, func(view) {}},
 	}
 	for _, s := range steps {
 		s.change()
@@ -188,12 +188,12 @@ func TestKubeStateFollowsVolumeAttachments(t *testing.T) {
 // TestKubeDetachMasksTheStillAttachedVolumeAttachment: between ControllerUnpublish and the
 // attacher clearing status.attached, the node must not count as a holder any more.
 func TestKubeDetachMasksTheStillAttachedVolumeAttachment(t *testing.T) {
-	cl := newCluster(t)
+	cl := kubeenv.NewFixtures(t)
 	ours := kubeenv.DriverName(t)
 	vol, n1, n2 := kubeenv.UniqueName(t, "vol"), kubeenv.UniqueName(t, "n1"), kubeenv.UniqueName(t, "n2")
-	cl.pv(pvSpec{name: "pv-" + vol, driver: ours, handle: vol})
+	cl.PV(kubeenv.PVSpec{Name: "pv-" + vol, Driver: ours, Handle: vol})
 	va1 := kubeenv.UniqueName(t, "va")
-	cl.va(va1, ours, "pv-"+vol, n1, true)
+	cl.VA(va1, ours, "pv-"+vol, n1, true)
 	m, _ := startManager(t, ours)
 	m.Detach(vol, n1)
 	checkStatsAgree(t, m)
@@ -202,10 +202,10 @@ func TestKubeDetachMasksTheStillAttachedVolumeAttachment(t *testing.T) {
 	}
 	checkStatsAgree(t, m)
 	// The attacher then records the detach, and the new attach; the state stays on n2 only.
-	cl.setAttached(va1, false)
-	cl.deleteVA(va1)
+	cl.SetAttached(va1, false)
+	cl.DeleteVA(va1)
 	va2 := kubeenv.UniqueName(t, "va")
-	cl.va(va2, ours, "pv-"+vol, n2, true)
+	cl.VA(va2, ours, "pv-"+vol, n2, true)
 	eventually(t, "the state to settle on the new node", func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -216,15 +216,15 @@ func TestKubeDetachMasksTheStillAttachedVolumeAttachment(t *testing.T) {
 // TestKubeStartupAPICallsAreConstant counts the requests a manager makes to start, first on a
 // handful of volumes, then on hundreds more: the count must not grow with them.
 func TestKubeStartupAPICallsAreConstant(t *testing.T) {
-	cl := newCluster(t)
+	cl := kubeenv.NewFixtures(t)
 	ours := kubeenv.DriverName(t)
 	addVolumes := func(count int) {
-		cl.parallel(count, func(i int) error {
+		cl.Parallel(count, func(i int) error {
 			vol := kubeenv.UniqueName(t, "vol")
-			if err := cl.createPV(pvSpec{name: "pv-" + vol, driver: ours, handle: vol}); err != nil {
+			if err := cl.CreatePV(kubeenv.PVSpec{Name: "pv-" + vol, Driver: ours, Handle: vol}); err != nil {
 				return err
 			}
-			return cl.createVA("va-"+vol, ours, "pv-"+vol, "node-"+fmt.Sprint(i%7), true)
+			return cl.CreateVA("va-"+vol, ours, "pv-"+vol, "node-"+fmt.Sprint(i%7), true)
 		})
 	}
 	measure := func(wantVolumes int) map[string]int {
@@ -295,22 +295,22 @@ const rebuildVolumes = 5000
 // once and deleted by TestMain.
 var (
 	rebuildOnce    sync.Once
-	rebuildCluster *cluster
+	rebuildCluster *kubeenv.Fixtures
 	rebuildDriver  string
 )
 
-func rebuildFixture(b *testing.B) (*cluster, string) {
+func rebuildFixture(b *testing.B) (*kubeenv.Fixtures, string) {
 	rebuildOnce.Do(func() {
-		cl := newClusterKept(b)
+		cl := kubeenv.NewFixturesKept(b)
 		driver := kubeenv.DriverName(b)
 		setup := time.Now()
-		afterTests = append(afterTests, cl.deleteAll)
-		cl.parallel(rebuildVolumes, func(i int) error {
-			vol := fmt.Sprintf("%s-%05d", cl.label, i)
-			if err := cl.createPV(pvSpec{name: "pv-" + vol, driver: driver, handle: vol}); err != nil {
+		afterTests = append(afterTests, cl.DeleteAll)
+		cl.Parallel(rebuildVolumes, func(i int) error {
+			vol := fmt.Sprintf("%s-%05d", cl.Label, i)
+			if err := cl.CreatePV(kubeenv.PVSpec{Name: "pv-" + vol, Driver: driver, Handle: vol}); err != nil {
 				return err
 			}
-			return cl.createVA("va-"+vol, driver, "pv-"+vol, fmt.Sprintf("node-%d", i%50), true)
+			return cl.CreateVA("va-"+vol, driver, "pv-"+vol, fmt.Sprintf("node-%d", i%50), true)
 		})
 		rebuildCluster, rebuildDriver = cl, driver
 		b.Logf("created %d PVs and attached VolumeAttachments in %s", rebuildVolumes, time.Since(setup).Round(time.Millisecond))

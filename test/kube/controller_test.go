@@ -20,7 +20,7 @@ func TestControllerProcessFollowsKubernetesAcrossRestarts(t *testing.T) {
 	cl := newCluster(t)
 	ours, other := kubeenv.DriverName(t), kubeenv.DriverName(t)
 	args := []string{"--driver-name=" + ours, "--rds-simulator=" + t.TempDir(),
-		"--leader-election-namespace=" + claimNamespace}
+		"--leader-election-namespace=" + kubeenv.ClaimNamespace}
 	nodeA, nodeB, nodeC := cl.node("node-a"), cl.node("node-b"), cl.node("node-c")
 
 	first := startController(t, "controller #1", args...)
@@ -87,8 +87,8 @@ func TestControllerProcessFollowsKubernetesAcrossRestarts(t *testing.T) {
 	// Kubernetes changes under the running process. The other driver's change comes first: once the
 	// later changes of ours are visible, the one watch stream has delivered it too.
 	cl.attachment(other, o2.pv, nodeB, true)
-	cl.deleteAttachment(va2)    // v2 was detached from node B
-	cl.setAttached(va3a, false) // the migration of v3 finished: node A let go
+	cl.DeleteVA(va2)            // v2 was detached from node B
+	cl.SetAttached(va3a, false) // the migration of v3 finished: node A let go
 	second.waitGauges(map[string]float64{connectionsActive: 2, nodeAttachments: 2, migrationsInProgress: 0})
 	second.mustPublish(v2, nodeC, fsRWO) // free now; granted before Kubernetes records it
 	second.wantRefused(v2, nodeA, fsRWO, codes.FailedPrecondition, nodeC)
@@ -96,7 +96,7 @@ func TestControllerProcessFollowsKubernetesAcrossRestarts(t *testing.T) {
 	second.mustPublish(v3, nodeC, blockMN)  // a new migration target next to node B
 	second.mustUnpublish(v3, nodeC)         // ... abandoned
 	second.mustPublish(v4, nodeA, fsRWO)
-	cl.setAttached(va4, true)
+	cl.SetAttached(va4, true)
 	changed := map[string]float64{connectionsActive: 4, nodeAttachments: 4, migrationsInProgress: 0}
 	second.waitGauges(changed)
 	second.kill()

@@ -41,7 +41,7 @@ func TestTwoControllerReplicasShareTheStateAndOneRunsTheLoops(t *testing.T) {
 	ours := kubeenv.DriverName(t)
 	args := []string{"--driver-name=" + ours, "--rds-address=" + sim.Addr(), "--rds-user=admin",
 		"--rds-key-file=" + sim.ClientKeyFile(), "--rds-host-key=" + sim.KnownHostsFile(),
-		"--leader-election-namespace=" + claimNamespace, "--leader-election-lease-duration=" + leaseDuration,
+		"--leader-election-namespace=" + kubeenv.ClaimNamespace, "--leader-election-lease-duration=" + leaseDuration,
 		"--leader-election-renew-deadline=" + renewDeadline, "--leader-election-retry-period=" + retryPeriod,
 		// The VolumeAttachments below are older than this by the time the leader checks.
 		"--migration-window=3s"}
@@ -107,7 +107,7 @@ func TestTwoControllerReplicasShareTheStateAndOneRunsTheLoops(t *testing.T) {
 		t.Fatalf("%s did not log its Lease and identity when it became leader", standby.name)
 	}
 	standby.terminate()
-	lease, err := cl.c.CoordinationV1().Leases(m[1]).Get(context.Background(), m[2], metav1.GetOptions{})
+	lease, err := cl.Client.CoordinationV1().Leases(m[1]).Get(context.Background(), m[2], metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

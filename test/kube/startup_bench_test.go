@@ -33,7 +33,7 @@ func startupFixtures(b *testing.B) *startupFixture {
 	b.Helper()
 	startupOnce.Do(func() {
 		cl := newClusterKept(b)
-		afterTests = append(afterTests, cl.deleteAll)
+		afterTests = append(afterTests, cl.DeleteAll)
 		fx := &startupFixture{driver: kubeenv.DriverName(b)}
 		var err error
 		if fx.simDir, err = os.MkdirTemp("", "rds-csi-bench-sim"); err != nil {
@@ -45,12 +45,12 @@ func startupFixtures(b *testing.B) *startupFixture {
 		for i := range nodes {
 			nodes[i] = cl.node("node")
 		}
-		cl.parallel(startupVolumes, func(i int) error {
+		cl.Parallel(startupVolumes, func(i int) error {
 			bv, err := cl.createVolume(volumeSpec{driver: fx.driver, handle: fmt.Sprintf("pvc-bench-%05d", i)})
 			if err != nil {
 				return err
 			}
-			return cl.createAttachment(fmt.Sprintf("%s-va-%05d", cl.label, i), fx.driver, bv.pv, nodes[i%len(nodes)], true)
+			return cl.CreateVA(fmt.Sprintf("%s-va-%05d", cl.Label, i), fx.driver, bv.pv, nodes[i%len(nodes)], true)
 		})
 		b.Logf("created %d PVs and attached VolumeAttachments on %d nodes in %s", startupVolumes, startupNodes,
 			time.Since(start).Round(time.Millisecond))
@@ -72,7 +72,7 @@ var rebuildLine = regexp.MustCompile(`"Attachment state rebuilt from Kubernetes"
 // -benchtime=1x or a small count.
 func BenchmarkControllerStartup5000(b *testing.B) {
 	fx := startupFixtures(b)
-	args := []string{"--driver-name=" + fx.driver, "--rds-simulator=" + fx.simDir, "--leader-election-namespace=" + claimNamespace}
+	args := []string{"--driver-name=" + fx.driver, "--rds-simulator=" + fx.simDir, "--leader-election-namespace=" + kubeenv.ClaimNamespace}
 	var rebuild, scrape time.Duration
 	var requests int
 	b.ResetTimer()
