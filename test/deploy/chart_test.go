@@ -13,6 +13,8 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rds-csi/rds-csi/test/procenv"
 )
 
 // TestHelmLint lints the chart with each variant's values (lint with the bare defaults would fail on
@@ -134,7 +136,7 @@ var helpFlag = regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-_]*)`)
 // flags of the driver built from this tree: a flag it does not know would stop it at start-up.
 func TestDriverFlagsExist(t *testing.T) {
 	var help bytes.Buffer
-	cmd := exec.Command(driverBinary(t), "--help")
+	cmd := exec.Command(procenv.DriverBinary(t), "--help")
 	cmd.Stdout, cmd.Stderr = &help, &help
 	_ = cmd.Run() // --help exits 0 or 2 depending on the Go version; the text is what matters
 	known := map[string]bool{}

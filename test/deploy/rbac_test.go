@@ -1,14 +1,12 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rds-csi/rds-csi/test/kubeenv"
+	"github.com/rds-csi/rds-csi/test/procenv"
 )
 
 // rbacInstall is the chart's RBAC, created for real in a namespace of its own under a release name of
@@ -477,7 +476,7 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 type runningDriver struct {
 	cmd    *exec.Cmd
 	conn   *grpc.ClientConn
-	output *syncBuffer
+	output *procenv.Output
 	exited chan error
 }
 
@@ -488,8 +487,8 @@ func startDriver(ctx context.Context, t *testing.T, in *rbacInstall, sa string) 
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "csi.sock")
-	d := &runningDriver{output: &syncBuffer{}, exited: make(chan error, 1)}
-	d.cmd = exec.Command(driverBinary(t), "--mode=controller", "--endpoint=unix://"+sock, "--driver-name="+in.driver,
+	d := &runningDriver{output: &procenv.Output{}, exited: make(chan error, 1)}
+	d.cmd = exec.Command(procenv.DriverBinary(t), "--mode=controller", "--endpoint=unix://"+sock, "--driver-name="+in.driver,
 		"--rds-simulator="+filepath.Join(dir, "rds"), "--kubeconfig="+in.kubeconfigAs(t, sa),
 		"--leader-election=true", "--leader-election-namespace="+in.namespace, "--v=4")
 	d.cmd.Stdout, d.cmd.Stderr = d.output, d.output
@@ -552,21 +551,3 @@ func (d *runningDriver) stop(t *testing.T) {
 }
 
 func (d *runningDriver) log() string { return d.output.String() }
-
-// syncBuffer is a bytes.Buffer the process's output goroutines and the test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -20,6 +20,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/rds-csi/rds-csi/test/procenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and the kustomize base from the chart")
@@ -211,42 +213,10 @@ func flagName(arg string) string {
 	return name
 }
 
-var (
-	driverOnce sync.Once
-	driverBin  string
-	driverErr  error
-)
-
-// driverBinary builds cmd/rds-csi once per test run, so the flags checked and the controller run
-// are those of the source under test, not of a stale bin/.
-func driverBinary(tb testing.TB) string {
-	tb.Helper()
-	driverOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rds-csi-deploy-test-")
-		if err != nil {
-			driverErr = err
-			return
-		}
-		driverBin = filepath.Join(dir, "rds-csi")
-		cmd := exec.Command("go", "build", "-o", driverBin, "./cmd/rds-csi")
-		cmd.Dir = repoRoot(tb)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			driverErr = fmt.Errorf("building cmd/rds-csi: %w\n%s", err, out)
-		}
-	})
-	if driverErr != nil {
-		tb.Fatal(driverErr)
-	}
-	return driverBin
-}
-
 // TestMain removes the driver binary built for the tests.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if driverBin != "" {
-		os.RemoveAll(filepath.Dir(driverBin))
-	}
+	procenv.RemoveBuilt()
 	os.Exit(code)
 }

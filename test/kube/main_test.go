@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/test/procenv"
 )
 
 // afterTests are cleanups of fixtures shared by the runs of a benchmark.
@@ -17,8 +19,6 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	procenv.RemoveBuilt()
 	os.Exit(code)
 }

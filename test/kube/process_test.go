@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/rds-csi/rds-csi/test/procenv"
 )
 
 // EnvBinary names the variable that points the tests at an rds-csi binary built elsewhere.
@@ -26,53 +26,13 @@ const EnvBinary = "RDS_CSI_BINARY"
 // (a lease of leaseDuration). Generous, for a loaded CI machine; waits end as soon as their condition holds.
 const waitTimeout = 60 * time.Second
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-	buildDir  string
-)
-
 // driverBinary returns the rds-csi binary: RDS_CSI_BINARY, or one built from this checkout on first use.
 func driverBinary(tb testing.TB) string {
 	tb.Helper()
 	if b := os.Getenv(EnvBinary); b != "" {
 		return b
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "rds-csi-kube-bin")
-		if buildErr != nil {
-			return
-		}
-		binary = filepath.Join(buildDir, "rds-csi")
-		cmd := exec.Command("go", "build", "-o", binary, "github.com/rds-csi/rds-csi/cmd/rds-csi")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/rds-csi: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binary
-}
-
-// syncBuffer is a process's combined output, readable while the process writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return procenv.DriverBinary(tb)
 }
 
 // controllerProcess is one rds-csi process in controller mode.
@@ -80,7 +40,7 @@ type controllerProcess struct {
 	tb      testing.TB
 	name    string
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *procenv.Output
 	exited  chan struct{}
 	waitErr error
 	started time.Time
@@ -108,7 +68,7 @@ func startController(tb testing.TB, name string, args ...string) *controllerProc
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
-	p := &controllerProcess{tb: tb, name: name, out: &syncBuffer{}, exited: make(chan struct{}),
+	p := &controllerProcess{tb: tb, name: name, out: &procenv.Output{}, exited: make(chan struct{}),
 		socket: filepath.Join(dir, "csi.sock"), api: newAPIProxy(tb)}
 	all := append([]string{"--mode=controller", "--endpoint=unix://" + p.socket, "--kubeconfig=" + p.api.kubeconfig,
 		"--metrics-address=127.0.0.1:0", "--v=2"}, args...)
