@@ -190,8 +190,10 @@ func (l *Loop) Disconnect(ctx context.Context, nqn string) error {
 		}
 	}
 	// The kernel defers the detach of a loop device that is still open
-	// (it sets autoclear and reports success), so check what is left.
-	left, err := l.loopsOf(file)
+	// (it sets autoclear and reports success), so check what is left. A
+	// short-lived opener (a probe, a closing mount) lets go within moments:
+	// wait a little, with a deadline, before calling the device in use.
+	left, err := l.waitDetached(ctx, file)
 	if err != nil {
 		return err
 	}
@@ -203,6 +205,26 @@ func (l *Loop) Disconnect(ctx context.Context, nqn string) error {
 		klog.InfoS("Detached loop devices", "nqn", nqn, "file", file, "devices", loops)
 	}
 	return nil
+}
+
+// detachGrace bounds how long Disconnect waits for a deferred detach.
+const detachGrace = 2 * time.Second
+
+// waitDetached polls until no loop device holds file, ctx ends or detachGrace passes, and returns what is
+// still attached.
+func (l *Loop) waitDetached(ctx context.Context, file string) ([]string, error) {
+	deadline := time.Now().Add(detachGrace)
+	for {
+		left, err := l.loopsOf(file)
+		if err != nil || len(left) == 0 || time.Now().After(deadline) {
+			return left, err
+		}
+		select {
+		case <-ctx.Done():
+			return left, nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Device returns the loop device the NQN's backing file is attached to.
