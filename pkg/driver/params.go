@@ -2,25 +2,26 @@ package driver
 
 import (
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/volume"
 )
 
 // StorageClass parameters (and the volume-context keys the node reads back).
 const (
-	paramBasePath       = "basePath"
-	paramNVMeAddress    = "nvmeAddress"
-	paramNVMePort       = "nvmePort"
-	paramCtrlLossTmo    = "ctrlLossTmo"
-	paramReconnectDelay = "reconnectDelay"
-	paramKeepAliveTmo   = "keepAliveTmo"
-	paramFSType         = "fsType"
+	paramBasePath = "basePath"
+	paramFSType   = "fsType"
+	// The connection parameters are the node's volume-context keys (pkg/nvme), which also owns their rules.
+	paramNVMeAddress    = nvme.VolumeContextAddress
+	paramNVMePort       = nvme.VolumeContextPort
+	paramCtrlLossTmo    = nvme.VolumeContextCtrlLossTmo
+	paramReconnectDelay = nvme.VolumeContextReconnectDelay
+	paramKeepAliveTmo   = nvme.VolumeContextKeepAliveTmo
 
-	ctxNQN          = "nqn"
+	ctxNQN          = nvme.VolumeContextNQN
 	ctxPVCName      = "csi.storage.k8s.io/pvc/name"
 	ctxPVCNamespace = "csi.storage.k8s.io/pvc/namespace"
 	ctxPVName       = "csi.storage.k8s.io/pv/name"
@@ -55,17 +56,20 @@ func (d *Driver) parseParams(in map[string]string) (*volumeParams, error) {
 		case k == paramBasePath:
 			p.location, err = volume.ParseLocation(v)
 		case k == paramNVMeAddress:
-			p.nvmeAddress, err = checkAddress(v)
+			err = checkConnectParam(k, v)
+			p.nvmeAddress = v
 		case k == paramNVMePort:
-			p.nvmePort, err = checkInt(k, v, 1, 65535)
+			if err = checkConnectParam(k, v); err == nil {
+				p.nvmePort, err = strconv.Atoi(v)
+			}
 		case k == paramCtrlLossTmo:
-			_, err = checkInt(k, v, -1, 1<<31-1)
+			err = checkConnectParam(k, v)
 			p.ctrlLossTmo = v
 		case k == paramReconnectDelay:
-			_, err = checkInt(k, v, 1, 3600)
+			err = checkConnectParam(k, v)
 			p.reconnectDelay = v
 		case k == paramKeepAliveTmo:
-			_, err = checkInt(k, v, 1, 3600)
+			err = checkConnectParam(k, v)
 			p.keepAliveTmo = v
 		case k == paramFSType:
 			if !supportedFSTypes[v] {
@@ -112,31 +116,12 @@ func (p *volumeParams) volumeContext(v *volume.Volume) map[string]string {
 	return c
 }
 
-func checkInt(name, v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%s must be an integer in [%d, %d], got %q", name, lo, hi, v)
+// checkConnectParam checks one connection parameter with the node's own rules (nvme.ParseConnectParams),
+// so a StorageClass the controller accepts can never be refused at NodeStage, and the other way round.
+func checkConnectParam(key, value string) error {
+	vc := map[string]string{nvme.VolumeContextAddress: "127.0.0.1", nvme.VolumeContextNQN: nvme.NQNPrefix + "check", key: value}
+	if _, err := nvme.ParseConnectParams(vc); err != nil {
+		return fmt.Errorf("%q is not valid: %w", value, err)
 	}
-	return n, nil
-}
-
-// checkAddress accepts an IP address or a DNS name; nothing else reaches the node's nvme command line.
-func checkAddress(v string) (string, error) {
-	if net.ParseIP(v) != nil {
-		return v, nil
-	}
-	if len(v) == 0 || len(v) > 253 {
-		return "", fmt.Errorf("%q is not an IP address or host name", v)
-	}
-	for _, label := range strings.Split(v, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "", fmt.Errorf("%q is not an IP address or host name", v)
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return "", fmt.Errorf("%q is not an IP address or host name", v)
-			}
-		}
-	}
-	return v, nil
+	return nil
 }
