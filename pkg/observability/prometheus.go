@@ -182,7 +182,7 @@ type AttachmentStats struct {
 
 // SetAttachmentStats registers the attachment and migration gauges, read from statsFunc at scrape
 // time. Like SetAttachmentManager it may be called again to replace the callback, or with nil to
-// remove the gauges. statsFunc is called once per gauge per scrape, so it should be cheap.
+// remove the gauges. statsFunc is called once per scrape for all three gauges.
 func (m *Metrics) SetAttachmentStats(statsFunc func() AttachmentStats) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -193,25 +193,45 @@ func (m *Metrics) SetAttachmentStats(statsFunc func() AttachmentStats) {
 	if statsFunc == nil {
 		return
 	}
-	gauges := []struct {
-		name, help string
-		pick       func(AttachmentStats) int
-	}{
-		{"rds_csi_attachments", "Volume attachments to nodes known to the controller; " +
-			"a volume held by two nodes during a migration counts twice.",
-			func(s AttachmentStats) int { return s.NodeAttachments }},
-		{"rds_csi_migrations_in_progress", "Volumes held by two nodes at once (live migrations in progress).",
-			func(s AttachmentStats) int { return s.Migrations }},
-		{"rds_csi_migrations_over_window", "Migrations in progress for longer than the migration window; " +
-			"the driver warns but never detaches on its own.",
-			func(s AttachmentStats) int { return s.MigrationsOverWindow }},
-	}
-	for _, g := range gauges {
-		pick := g.pick
-		c := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help},
-			safeCount(g.name, func() int { return pick(statsFunc()) }))
-		m.registry.MustRegister(c)
-		m.attachmentStats = append(m.attachmentStats, c)
+	c := &attachmentStatsCollector{stats: statsFunc}
+	m.registry.MustRegister(c)
+	m.attachmentStats = append(m.attachmentStats, c)
+}
+
+var (
+	attachmentsDesc = prometheus.NewDesc("rds_csi_attachments", "Volume attachments to nodes known to the controller; "+
+		"a volume held by two nodes during a migration counts twice.", nil, nil)
+	migrationsDesc = prometheus.NewDesc("rds_csi_migrations_in_progress",
+		"Volumes held by two nodes at once (live migrations in progress).", nil, nil)
+	migrationsOverWindowDesc = prometheus.NewDesc("rds_csi_migrations_over_window",
+		"Migrations in progress for longer than the migration window; the driver warns but never detaches on its own.", nil, nil)
+)
+
+// attachmentStatsCollector reports the three attachment gauges from one call of the stats callback per
+// scrape (the callback walks every tracked volume). A callback that panics reports NaN, like safeCount.
+type attachmentStatsCollector struct {
+	stats func() AttachmentStats
+}
+
+func (c *attachmentStatsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- attachmentsDesc
+	ch <- migrationsDesc
+	ch <- migrationsOverWindowDesc
+}
+
+func (c *attachmentStatsCollector) Collect(ch chan<- prometheus.Metric) {
+	values := [3]float64{math.NaN(), math.NaN(), math.NaN()}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				klog.ErrorS(fmt.Errorf("%v", r), "Metric callback panicked; reporting NaN", "metric", "rds_csi_attachments")
+			}
+		}()
+		s := c.stats()
+		values = [3]float64{float64(s.NodeAttachments), float64(s.Migrations), float64(s.MigrationsOverWindow)}
+	}()
+	for i, d := range []*prometheus.Desc{attachmentsDesc, migrationsDesc, migrationsOverWindowDesc} {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, values[i])
 	}
 }
 

@@ -237,6 +237,19 @@ rds_csi_migrations_over_window 1
 	if got := gaugeValue(t, m, "rds_csi_migrations_in_progress"); got != 0 {
 		t.Fatalf("migrations gauge %v after the callback's value dropped to 0", got)
 	}
+	// The callback walks every tracked volume: one call serves all three gauges of a scrape.
+	calls := 0
+	m.SetAttachmentStats(func() AttachmentStats { calls++; return stats })
+	if _, err := m.Registry().Gather(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("one scrape called the stats callback %d times, want 1", calls)
+	}
+	m.SetAttachmentStats(func() AttachmentStats { panic("boom") })
+	if got := gaugeValue(t, m, "rds_csi_attachments"); !math.IsNaN(got) {
+		t.Fatalf("a panicking callback reported %v, want NaN", got)
+	}
 	m.SetAttachmentStats(nil)
 	for _, n := range names {
 		if family(t, m, n) != nil {
