@@ -1,4 +1,4 @@
-package driver
+package node
 
 import (
 	"context"
@@ -8,20 +8,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"time"
 
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
-	"github.com/rds-csi/rds-csi/pkg/observability"
 )
 
-// The node handlers are tested against small fakes of the data path and the mount table that behave like
-// the real ones in the ways the handlers depend on (idempotent connect, a format only of a blank device, a
-// target that already holds something else is busy), and record every call. The real ones run in
-// node_loop_test.go and in csi-sanity.
+// The node service is tested against small fakes of its only two dependencies, the data path and the mount
+// table, that behave like the real ones in the ways the service depends on (idempotent connect, a format
+// only of a blank device, a target that already holds something else is busy), and record every call. The
+// real ones run in pkg/driver's node_loop_test.go and in csi-sanity.
 
 // fakeInitiator keeps, per NQN, the controller state and the device.
 type fakeInitiator struct {
@@ -35,11 +31,13 @@ type fakeInitiator struct {
 	connectErr error
 	rescanErr  error
 	onRescan   func(nqn string)
-	calls      []string
+	// fail makes a method (by name) return this error.
+	fail  map[string]error
+	calls []string
 }
 
 func newFakeInitiator() *fakeInitiator {
-	return &fakeInitiator{state: map[string]string{}, devices: map[string]string{}}
+	return &fakeInitiator{state: map[string]string{}, devices: map[string]string{}, fail: map[string]error{}}
 }
 
 func (f *fakeInitiator) record(format string, args ...any) {
@@ -56,6 +54,9 @@ func (f *fakeInitiator) connected(nqn, dev string) {
 func (f *fakeInitiator) Connect(_ context.Context, p nvme.ConnectParams) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fail["Connect"]; err != nil {
+		return err
+	}
 	f.record("Connect %s", p.NQN)
 	if err := p.Validate(); err != nil {
 		return err
@@ -81,6 +82,9 @@ func (f *fakeInitiator) Connect(_ context.Context, p nvme.ConnectParams) error {
 func (f *fakeInitiator) Disconnect(_ context.Context, nqn string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fail["Disconnect"]; err != nil {
+		return err
+	}
 	f.record("Disconnect %s", nqn)
 	if err := nvme.ValidateNQN(nqn); err != nil {
 		return err
@@ -93,6 +97,9 @@ func (f *fakeInitiator) Disconnect(_ context.Context, nqn string) error {
 func (f *fakeInitiator) Device(_ context.Context, nqn string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fail["Device"]; err != nil {
+		return "", err
+	}
 	f.record("Device %s", nqn)
 	if dev, ok := f.devices[nqn]; ok {
 		return dev, nil
@@ -107,6 +114,9 @@ func (f *fakeInitiator) WaitForDevice(ctx context.Context, nqn string) (string, 
 func (f *fakeInitiator) IsConnected(_ context.Context, nqn string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fail["IsConnected"]; err != nil {
+		return false, err
+	}
 	f.record("IsConnected %s", nqn)
 	return f.state[nqn] == nvme.StateLive, nil
 }
@@ -114,12 +124,19 @@ func (f *fakeInitiator) IsConnected(_ context.Context, nqn string) (bool, error)
 func (f *fakeInitiator) State(_ context.Context, nqn string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fail["State"]; err != nil {
+		return "", err
+	}
 	f.record("State %s", nqn)
 	return f.state[nqn], nil
 }
 
 func (f *fakeInitiator) Rescan(_ context.Context, nqn string) error {
 	f.mu.Lock()
+	if err := f.fail["Rescan"]; err != nil {
+		f.mu.Unlock()
+		return err
+	}
 	f.record("Rescan %s", nqn)
 	st, hook, err := f.state[nqn], f.onRescan, f.rescanErr
 	f.mu.Unlock()
@@ -170,6 +187,10 @@ type fakeMounter struct {
 	fsSizes map[string]int64
 	gone    map[string]bool // devices that vanished under their mounts
 	stats   mount.FilesystemStats
+	// fail makes a method (by name) return this error.
+	fail map[string]error
+	// onFormat runs (under the lock) when FormatAndMount is called.
+	onFormat func()
 	// Errors to return.
 	resizeErr, needsResizeErr error
 	calls                     []string
@@ -177,7 +198,7 @@ type fakeMounter struct {
 
 func newFakeMounter() *fakeMounter {
 	return &fakeMounter{mounts: map[string]fakeMount{}, fs: map[string]string{}, sizes: map[string]int64{},
-		fsSizes: map[string]int64{}, gone: map[string]bool{},
+		fsSizes: map[string]int64{}, gone: map[string]bool{}, fail: map[string]error{},
 		stats: mount.FilesystemStats{TotalBytes: 1000, UsedBytes: 300, AvailableBytes: 600,
 			TotalInodes: 64, UsedInodes: 11, FreeInodes: 53}}
 }
@@ -202,6 +223,12 @@ func (m *fakeMounter) mounted(target string, mnt fakeMount) {
 func (m *fakeMounter) FormatAndMount(_ context.Context, device, target, fsType string, _ []string, readOnly bool) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.onFormat != nil {
+		m.onFormat()
+	}
+	if err := m.fail["FormatAndMount"]; err != nil {
+		return false, err
+	}
 	m.record("FormatAndMount %s %s %s ro=%v", device, target, fsType, readOnly)
 	if fsType == "" {
 		fsType = mount.DefaultFSType
@@ -229,6 +256,9 @@ func (m *fakeMounter) FormatAndMount(_ context.Context, device, target, fsType s
 func (m *fakeMounter) BindMount(_ context.Context, source, target string, readOnly bool, _ []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["BindMount"]; err != nil {
+		return err
+	}
 	m.record("BindMount %s %s ro=%v", source, target, readOnly)
 	src, ok := m.mounts[filepath.Clean(source)]
 	if !ok {
@@ -248,6 +278,9 @@ func (m *fakeMounter) BindMount(_ context.Context, source, target string, readOn
 func (m *fakeMounter) PublishBlock(_ context.Context, device, target string, readOnly bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["PublishBlock"]; err != nil {
+		return err
+	}
 	m.record("PublishBlock %s %s ro=%v", device, target, readOnly)
 	want := fakeMount{device: device, readOnly: readOnly}
 	if cur, ok := m.mounts[filepath.Clean(target)]; ok {
@@ -263,6 +296,9 @@ func (m *fakeMounter) PublishBlock(_ context.Context, device, target string, rea
 func (m *fakeMounter) Unmount(_ context.Context, target string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["Unmount"]; err != nil {
+		return err
+	}
 	m.record("Unmount %s", target)
 	delete(m.mounts, filepath.Clean(target))
 	return nil
@@ -271,6 +307,9 @@ func (m *fakeMounter) Unmount(_ context.Context, target string) error {
 func (m *fakeMounter) IsMountPoint(path string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["IsMountPoint"]; err != nil {
+		return false, err
+	}
 	_, ok := m.mounts[filepath.Clean(path)]
 	return ok, nil
 }
@@ -278,6 +317,9 @@ func (m *fakeMounter) IsMountPoint(path string) (bool, error) {
 func (m *fakeMounter) MountedDevice(path string) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["MountedDevice"]; err != nil {
+		return "", err
+	}
 	cur, ok := m.mounts[filepath.Clean(path)]
 	switch {
 	case !ok:
@@ -291,6 +333,9 @@ func (m *fakeMounter) MountedDevice(path string) (string, error) {
 func (m *fakeMounter) ResizeFilesystem(_ context.Context, device, mountPath string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["ResizeFilesystem"]; err != nil {
+		return err
+	}
 	m.record("ResizeFilesystem %s %s", device, mountPath)
 	if cur, ok := m.mounts[filepath.Clean(mountPath)]; !ok || cur.device != device {
 		return fmt.Errorf("%s is not a mount of %s", mountPath, device)
@@ -305,6 +350,9 @@ func (m *fakeMounter) ResizeFilesystem(_ context.Context, device, mountPath stri
 func (m *fakeMounter) NeedsResize(_ context.Context, device, mountPath string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["NeedsResize"]; err != nil {
+		return false, err
+	}
 	m.record("NeedsResize %s %s", device, mountPath)
 	if cur, ok := m.mounts[filepath.Clean(mountPath)]; !ok || cur.device != device {
 		return false, fmt.Errorf("%s is not a mount of %s", mountPath, device)
@@ -316,12 +364,18 @@ func (m *fakeMounter) NeedsResize(_ context.Context, device, mountPath string) (
 }
 
 func (m *fakeMounter) FilesystemStats(path string) (mount.FilesystemStats, error) {
+	if err := m.fail["FilesystemStats"]; err != nil {
+		return mount.FilesystemStats{}, err
+	}
 	return m.stats, nil
 }
 
 func (m *fakeMounter) DeviceSize(device string) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["DeviceSize"]; err != nil {
+		return 0, err
+	}
 	size, ok := m.sizes[device]
 	if !ok {
 		return 0, fmt.Errorf("%s: no such device", device)
@@ -333,6 +387,9 @@ func (m *fakeMounter) DeviceSize(device string) (int64, error) {
 func (m *fakeMounter) DeviceMountPoints(device, stagingPath string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.fail["DeviceMountPoints"]; err != nil {
+		return nil, err
+	}
 	want := map[string]bool{}
 	if device != "" {
 		want[device] = true
@@ -350,38 +407,49 @@ func (m *fakeMounter) DeviceMountPoints(device, stagingPath string) ([]string, e
 	return out, nil
 }
 
-// nodeEnv is a node-mode driver on the fakes.
+// fakeMetrics counts what the node records.
+type fakeMetrics struct {
+	mu                                    sync.Mutex
+	connects, failedConnects, disconnects int
+}
+
+func (m *fakeMetrics) RecordNVMeConnect(err error, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.failedConnects++
+		return
+	}
+	m.connects++
+}
+
+func (m *fakeMetrics) RecordNVMeDisconnect() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disconnects++
+}
+
+// nodeEnv is a node service on the fakes.
 type nodeEnv struct {
-	d       *Driver
+	n       *Service
 	init    *fakeInitiator
 	mnt     *fakeMounter
-	metrics *observability.Metrics
-	dir     string // a scratch directory for paths the handlers stat
+	metrics *fakeMetrics
+	dir     string // a scratch directory for paths the service stats
 }
 
 func newNodeEnv(t *testing.T) *nodeEnv {
 	t.Helper()
-	e := &nodeEnv{init: newFakeInitiator(), mnt: newFakeMounter(), metrics: observability.NewMetrics(), dir: t.TempDir()}
-	d, err := New(Options{Mode: ModeNode, DriverName: DefaultDriverName, NodeID: "node-a"},
-		Deps{Initiator: e.init, Mounter: e.mnt, Metrics: e.metrics})
+	e := &nodeEnv{init: newFakeInitiator(), mnt: newFakeMounter(), metrics: &fakeMetrics{}, dir: t.TempDir()}
+	n, err := New(e.init, e.mnt, Options{NodeID: "node-a", Metrics: e.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.d = d
+	e.n = n
 	return e
 }
 
 func (e *nodeEnv) path(name string) string { return filepath.Join(e.dir, name) }
-
-func nodeFSCap(mode csi.VolumeCapability_AccessMode_Mode, fsType string) *csi.VolumeCapability {
-	return &csi.VolumeCapability{AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode},
-		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: fsType}}}
-}
-
-func nodeBlockCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
-	return &csi.VolumeCapability{AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode},
-		AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}}}
-}
 
 // nodeVolumeContext is what CreateVolume puts into a volume's context.
 func nodeVolumeContext(id string, extra ...string) map[string]string {
@@ -390,14 +458,4 @@ func nodeVolumeContext(id string, extra ...string) map[string]string {
 		c[extra[i]] = extra[i+1]
 	}
 	return c
-}
-
-func wantNodeCode(t *testing.T, err error, want codes.Code, contains string) {
-	t.Helper()
-	if got := status.Code(err); got != want {
-		t.Fatalf("code %s, want %s (err: %v)", got, want, err)
-	}
-	if contains != "" && !strings.Contains(status.Convert(err).Message(), contains) {
-		t.Fatalf("message %q does not mention %q", status.Convert(err).Message(), contains)
-	}
 }

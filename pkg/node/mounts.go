@@ -1,4 +1,4 @@
-package driver
+package node
 
 import (
 	"fmt"
@@ -9,8 +9,8 @@ import (
 // if it has none) and on the device under the mount at staging, which differs from dev when the staging
 // mount outlived a reconnect. The mount table is read by pkg/mount (mount.Mounter.DeviceMountPoints), which
 // knows how binds of a filesystem and device nodes bound for raw block show there.
-func (d *Driver) volumeMounts(id, dev, staging string) ([]string, error) {
-	mounts, err := d.mounter.DeviceMountPoints(dev, staging)
+func (n *Service) volumeMounts(id, dev, staging string) ([]string, error) {
+	mounts, err := n.mounter.DeviceMountPoints(dev, staging)
 	if err != nil {
 		return nil, fmt.Errorf("listing the mounts of volume %s: %w", id, err)
 	}

@@ -1,22 +1,17 @@
-package driver
+package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-
+	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 )
 
 const (
-	rwo   = csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER
-	rwop  = csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER
-	rox   = csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY
-	rwx   = csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER
 	volA  = "pvc-a"
 	nqnA  = nvme.NQNPrefix + volA
 	devA  = "/dev/fake-pvc-a"
@@ -25,194 +20,59 @@ const (
 	podB  = "/var/lib/kubelet/pods/2/volumes/kubernetes.io~csi/pvc-a/mount"
 )
 
-func stageReq(id string, c *csi.VolumeCapability, vc map[string]string) *csi.NodeStageVolumeRequest {
-	return &csi.NodeStageVolumeRequest{VolumeId: id, StagingTargetPath: stage, VolumeCapability: c, VolumeContext: vc}
+// fsStage is a filesystem stage of volume id at stage, as pkg/driver builds it from a NodeStageVolume.
+func fsStage(t *testing.T, id, fsType string, readOnly bool) StageRequest {
+	t.Helper()
+	return StageRequest{ID: id, Staging: stage, Conn: connectParams(t, id), FSType: fsType, ReadOnly: readOnly}
 }
 
-func publishReqAt(id, target string, c *csi.VolumeCapability, readOnly bool) *csi.NodePublishVolumeRequest {
-	return &csi.NodePublishVolumeRequest{VolumeId: id, StagingTargetPath: stage, TargetPath: target,
-		VolumeCapability: c, Readonly: readOnly, VolumeContext: nodeVolumeContext(id)}
+// blockStage is a raw block stage of volume id.
+func blockStage(t *testing.T, id string) StageRequest {
+	t.Helper()
+	return StageRequest{ID: id, Staging: stage, Conn: connectParams(t, id), Block: true}
 }
 
-func unstageReq(id string) *csi.NodeUnstageVolumeRequest {
-	return &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: stage}
-}
-
-func withoutKey(m map[string]string, key string) map[string]string {
-	delete(m, key)
-	return m
-}
-
-// TestNodeRefusesBadInput: every malformed request is InvalidArgument and touches neither the data path
-// nor the mount table.
-func TestNodeRefusesBadInput(t *testing.T) {
-	ctx := context.Background()
-	fs := nodeFSCap(rwo, "")
-	vc := nodeVolumeContext(volA)
-	cases := []struct {
-		name, mentions string
-		call           func(d *Driver) error
-	}{
-		{"stage without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq("", fs, vc))
-			return err
-		}},
-		{"stage with an id no RDS disk can have", "not a valid", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq("../etc", fs, vc))
-			return err
-		}},
-		{"stage without staging path", "staging", func(d *Driver) error {
-			r := stageReq(volA, fs, vc)
-			r.StagingTargetPath = ""
-			_, err := d.NodeStageVolume(ctx, r)
-			return err
-		}},
-		{"stage without capability", "capability", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, nil, vc))
-			return err
-		}},
-		{"stage without access type", "access type", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, &csi.VolumeCapability{
-				AccessMode: &csi.VolumeCapability_AccessMode{Mode: rwo}}, vc))
-			return err
-		}},
-		{"stage of a filesystem shared by nodes", "block-only", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, nodeFSCap(rwx, ""), vc))
-			return err
-		}},
-		{"stage with an unsupported fsType", "btrfs", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, nodeFSCap(rwo, "btrfs"), vc))
-			return err
-		}},
-		{"stage with an unsupported fsType in the context", "zfs", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, nodeVolumeContext(volA, "fsType", "zfs")))
-			return err
-		}},
-		{"stage without an address", "address", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, withoutKey(nodeVolumeContext(volA), "nvmeAddress")))
-			return err
-		}},
-		{"stage with an address nvme-cli would read as an option", "address", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, nodeVolumeContext(volA, "nvmeAddress", "-n")))
-			return err
-		}},
-		{"stage with a typo'd loss timeout", "ctrlLossTmo", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, nodeVolumeContext(volA, "ctrlLossTmo", "-10")))
-			return err
-		}},
-		{"stage of a foreign NQN (a node booting from NVMe-oF)", "not one of this driver's", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, nodeVolumeContext(volA, "nqn", "nqn.2014-08.org.nvmexpress:boot")))
-			return err
-		}},
-		{"stage under another volume's NQN", "exported as", func(d *Driver) error {
-			_, err := d.NodeStageVolume(ctx, stageReq(volA, fs, nodeVolumeContext(volA, "nqn", nvme.NQNPrefix+"pvc-b")))
-			return err
-		}},
-		{"unstage without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{StagingTargetPath: stage})
-			return err
-		}},
-		{"unstage without staging path", "staging", func(d *Driver) error {
-			_, err := d.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: volA})
-			return err
-		}},
-		{"publish without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodePublishVolume(ctx, publishReqAt("", podA, fs, false))
-			return err
-		}},
-		{"publish without target", "target", func(d *Driver) error {
-			_, err := d.NodePublishVolume(ctx, publishReqAt(volA, "", fs, false))
-			return err
-		}},
-		{"publish without capability", "capability", func(d *Driver) error {
-			_, err := d.NodePublishVolume(ctx, publishReqAt(volA, podA, nil, false))
-			return err
-		}},
-		{"publish without staging path", "staging", func(d *Driver) error {
-			r := publishReqAt(volA, podA, fs, false)
-			r.StagingTargetPath = ""
-			_, err := d.NodePublishVolume(ctx, r)
-			return err
-		}},
-		{"unpublish without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{TargetPath: podA})
-			return err
-		}},
-		{"unpublish without target", "target", func(d *Driver) error {
-			_, err := d.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: volA})
-			return err
-		}},
-		{"stats without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumePath: podA})
-			return err
-		}},
-		{"stats without path", "path", func(d *Driver) error {
-			_, err := d.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: volA})
-			return err
-		}},
-		{"health without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{StagingTargetPath: stage})
-			return err
-		}},
-		{"expand without volume id", "volume id", func(d *Driver) error {
-			_, err := d.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumePath: podA})
-			return err
-		}},
-		{"expand without path", "path", func(d *Driver) error {
-			_, err := d.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: volA})
-			return err
-		}},
-		{"expand with an unsupported capability", "capability", func(d *Driver) error {
-			_, err := d.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: volA, VolumePath: podA,
-				VolumeCapability: nodeFSCap(rwx, "")})
-			return err
-		}},
-		{"expand to a negative size", "negative", func(d *Driver) error {
-			_, err := d.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: volA, VolumePath: podA,
-				CapacityRange: &csi.CapacityRange{RequiredBytes: -1}})
-			return err
-		}},
+func connectParams(t *testing.T, id string) nvme.ConnectParams {
+	t.Helper()
+	c, err := nvme.ParseConnectParams(nodeVolumeContext(id))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newNodeEnv(t)
-			wantNodeCode(t, tc.call(e.d), codes.InvalidArgument, tc.mentions)
-			if len(e.init.calls) != 0 || len(e.mnt.calls) != 0 {
-				t.Fatalf("a refused request still ran: initiator %v, mounter %v", e.init.calls, e.mnt.calls)
-			}
-		})
-	}
+	return c
+}
+
+func fsPublish(id, target string, readOnly, singleWriter bool) PublishRequest {
+	return PublishRequest{ID: id, Staging: stage, Target: target, ReadOnly: readOnly, SingleWriter: singleWriter}
+}
+
+func blockPublish(id, target string, readOnly, singleWriter bool) PublishRequest {
+	return PublishRequest{ID: id, Staging: stage, Target: target, ReadOnly: readOnly, SingleWriter: singleWriter, Block: true}
 }
 
 func TestNodeStage(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
-		name    string
-		cap     *csi.VolumeCapability
-		context map[string]string
+		name string
+		req  StageRequest
 		// wantMount is the FormatAndMount call, "" for none.
 		wantMount string
 	}{
-		{"filesystem with the default type", nodeFSCap(rwo, ""), nodeVolumeContext(volA),
+		{"filesystem with the default type", fsStage(t, volA, "", false),
 			"FormatAndMount " + devA + " " + stage + "  ro=false"},
-		{"the capability's fsType wins over the StorageClass's", nodeFSCap(rwo, "xfs"), nodeVolumeContext(volA, "fsType", "ext4"),
+		{"filesystem with a type", fsStage(t, volA, "xfs", false),
 			"FormatAndMount " + devA + " " + stage + " xfs ro=false"},
-		{"the StorageClass's fsType when the capability names none", nodeFSCap(rwo, ""), nodeVolumeContext(volA, "fsType", "xfs"),
-			"FormatAndMount " + devA + " " + stage + " xfs ro=false"},
-		{"a reader-only mode mounts read-only", nodeFSCap(rox, "ext4"), nodeVolumeContext(volA),
+		{"read-only", fsStage(t, volA, "ext4", true),
 			"FormatAndMount " + devA + " " + stage + " ext4 ro=true"},
-		{"block stages only the connection", nodeBlockCap(rwx), nodeVolumeContext(volA), ""},
-		{"a context without an NQN gets the volume's", nodeFSCap(rwo, "ext4"), withoutKey(nodeVolumeContext(volA), "nqn"),
-			"FormatAndMount " + devA + " " + stage + " ext4 ro=false"},
+		{"block stages only the connection", blockStage(t, volA), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newNodeEnv(t)
-			if readOnlyMode(tc.cap.GetAccessMode().GetMode()) {
+			if tc.req.ReadOnly {
 				e.mnt.fs[devA] = "ext4" // a read-only volume must already hold data
 			}
 			for range 3 {
-				if _, err := e.d.NodeStageVolume(ctx, stageReq(volA, tc.cap, tc.context)); err != nil {
+				if err := e.n.Stage(ctx, tc.req); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -238,35 +98,33 @@ func TestNodeStage(t *testing.T) {
 
 func TestNodeStageFailures(t *testing.T) {
 	ctx := context.Background()
+	connectFailed := &nvme.CommandError{Argv: []string{"nvme", "connect"}, Output: "Failed to write to /dev/nvme-fabrics: Input/output error"}
 	cases := []struct {
 		name  string
 		setup func(e *nodeEnv)
-		code  codes.Code
+		want  error // the error the stage's wraps
 		// wantDisconnect: the stage undid its own connect.
 		wantDisconnect bool
 	}{
-		{"connect fails", func(e *nodeEnv) {
-			e.init.connectErr = &nvme.CommandError{Argv: []string{"nvme", "connect"}, Output: "Failed to write to /dev/nvme-fabrics: Input/output error"}
-		}, codes.Internal, false},
+		{"connect fails", func(e *nodeEnv) { e.init.connectErr = connectFailed }, connectFailed, false},
 		{"the kernel is still reconnecting", func(e *nodeEnv) {
 			e.init.connectErr = nvme.ErrNotLive
-		}, codes.Unavailable, false},
-		{"no device appears after the connect", func(e *nodeEnv) { e.init.noDevice = true }, codes.Unavailable, true},
-		{"the device holds another filesystem", func(e *nodeEnv) { e.mnt.fs[devA] = "xfs" }, codes.FailedPrecondition, true},
+		}, nvme.ErrNotLive, false},
+		{"no device appears after the connect", func(e *nodeEnv) { e.init.noDevice = true }, nvme.ErrNoDevice, true},
+		{"the device holds another filesystem", func(e *nodeEnv) { e.mnt.fs[devA] = "xfs" }, mount.ErrNotBlank, true},
 		{"connected before, the mount fails: the connection stays", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
 			e.mnt.fs[devA] = "xfs"
-		}, codes.FailedPrecondition, false},
+		}, mount.ErrNotBlank, false},
 		{"the staging path holds another volume", func(e *nodeEnv) {
 			e.mnt.mounted(stage, fakeMount{device: "/dev/other", fsType: "ext4"})
-		}, codes.AlreadyExists, true},
+		}, mount.ErrTargetBusy, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newNodeEnv(t)
 			tc.setup(e)
-			_, err := e.d.NodeStageVolume(ctx, stageReq(volA, nodeFSCap(rwo, "ext4"), nodeVolumeContext(volA)))
-			wantNodeCode(t, err, tc.code, "")
+			wantErr(t, e.n.Stage(ctx, fsStage(t, volA, "ext4", false)), tc.want, "")
 			if got := e.init.count("Disconnect") > 0; got != tc.wantDisconnect {
 				t.Fatalf("disconnected=%v, want %v: %v", got, tc.wantDisconnect, e.init.calls)
 			}
@@ -283,7 +141,7 @@ func TestNodeUnstage(t *testing.T) {
 	cases := []struct {
 		name           string
 		setup          func(e *nodeEnv)
-		code           codes.Code
+		want           error
 		mentions       string
 		wantUnmount    bool
 		wantDisconnect bool
@@ -291,52 +149,51 @@ func TestNodeUnstage(t *testing.T) {
 		{"staged and unpublished", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
 			e.mnt.mounted(stage, fsA)
-		}, codes.OK, "", true, true},
+		}, nil, "", true, true},
 		{"still published: nothing changes", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
 			e.mnt.mounted(stage, fsA)
 			e.mnt.mounted(podA, fsA)
-		}, codes.FailedPrecondition, podA, false, false},
+		}, ErrInUse, podA, false, false},
 		{"published from a stale staging mount after a reconnect", func(e *nodeEnv) {
 			e.init.connected(nqnA, "/dev/fake-new")
 			e.mnt.mounted(stage, fakeMount{device: "/dev/fake-old", fsType: "ext4"})
 			e.mnt.mounted(podA, fakeMount{device: "/dev/fake-old", fsType: "ext4"})
-		}, codes.FailedPrecondition, podA, false, false},
+		}, ErrInUse, podA, false, false},
 		{"a block volume still published", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
 			e.mnt.mounted(podA, fakeMount{device: devA})
-		}, codes.FailedPrecondition, podA, false, false},
+		}, ErrInUse, podA, false, false},
 		{"a block volume staged only", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
-		}, codes.OK, "", false, true},
+		}, nil, "", false, true},
 		{"connected but the staging mount is gone already", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
-		}, codes.OK, "", false, true},
-		{"never staged here", func(e *nodeEnv) {}, codes.OK, "", false, false},
+		}, nil, "", false, true},
+		{"never staged here", func(e *nodeEnv) {}, nil, "", false, false},
 		{"another volume's mounts do not count", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
 			e.mnt.mounted(stage, fsA)
 			e.mnt.mounted(podB, fakeMount{device: "/dev/fake-pvc-b", fsType: "ext4"})
-		}, codes.OK, "", true, true},
+		}, nil, "", true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newNodeEnv(t)
 			tc.setup(e)
-			_, err := e.d.NodeUnstageVolume(ctx, unstageReq(volA))
-			wantNodeCode(t, err, tc.code, tc.mentions)
+			wantErr(t, e.n.Unstage(ctx, volA, stage), tc.want, tc.mentions)
 			if got := e.mnt.count("Unmount") > 0; got != tc.wantUnmount {
 				t.Fatalf("unmounted=%v, want %v: %v", got, tc.wantUnmount, e.mnt.calls)
 			}
 			if got := e.init.count("Disconnect") > 0; got != tc.wantDisconnect {
 				t.Fatalf("disconnected=%v, want %v: %v", got, tc.wantDisconnect, e.init.calls)
 			}
-			if tc.code != codes.OK {
+			if tc.want != nil {
 				return
 			}
 			// A repeat finds nothing left to do.
 			e.init.calls, e.mnt.calls = nil, nil
-			if _, err := e.d.NodeUnstageVolume(ctx, unstageReq(volA)); err != nil {
+			if err := e.n.Unstage(ctx, volA, stage); err != nil {
 				t.Fatalf("repeated unstage: %v", err)
 			}
 			if e.mnt.count("Unmount") > 0 || e.init.count("Disconnect") > 0 {
@@ -355,57 +212,54 @@ func TestNodePublish(t *testing.T) {
 	cases := []struct {
 		name     string
 		setup    func(e *nodeEnv)
-		req      *csi.NodePublishVolumeRequest
-		code     codes.Code
+		req      PublishRequest
+		want     error
 		mentions string
-		want     string // the mount call made, if any
+		made     string // the mount call made, if any
 	}{
-		{"filesystem", staged, publishReqAt(volA, podA, nodeFSCap(rwo, ""), false), codes.OK, "",
+		{"filesystem", staged, fsPublish(volA, podA, false, false), nil, "",
 			"BindMount " + stage + " " + podA + " ro=false"},
-		{"read-only", staged, publishReqAt(volA, podA, nodeFSCap(rwo, ""), true), codes.OK, "",
+		{"read-only", staged, fsPublish(volA, podA, true, false), nil, "",
 			"BindMount " + stage + " " + podA + " ro=true"},
-		{"not staged", func(e *nodeEnv) {}, publishReqAt(volA, podA, nodeFSCap(rwo, ""), false), codes.FailedPrecondition,
-			"staging", ""},
+		{"not staged", func(e *nodeEnv) {}, fsPublish(volA, podA, false, false), ErrNotStaged, "staging", ""},
 		{"a second pod of a single-node-writer volume", func(e *nodeEnv) {
 			staged(e)
 			e.mnt.mounted(podB, fakeMount{device: devA, fsType: "ext4"})
-		}, publishReqAt(volA, podA, nodeFSCap(rwo, ""), false), codes.OK, "", "BindMount " + stage + " " + podA + " ro=false"},
+		}, fsPublish(volA, podA, false, false), nil, "", "BindMount " + stage + " " + podA + " ro=false"},
 		{"a second pod of a single-writer volume", func(e *nodeEnv) {
 			staged(e)
 			e.mnt.mounted(podB, fakeMount{device: devA, fsType: "ext4"})
-		}, publishReqAt(volA, podA, nodeFSCap(rwop, ""), false), codes.FailedPrecondition, podB, ""},
+		}, fsPublish(volA, podA, false, true), ErrInUse, podB, ""},
 		{"the target holds the volume read-write, read-only asked", func(e *nodeEnv) {
 			staged(e)
 			e.mnt.mounted(podA, fakeMount{device: devA, fsType: "ext4"})
-		}, publishReqAt(volA, podA, nodeFSCap(rwo, ""), true), codes.AlreadyExists, "", "BindMount " + stage + " " + podA + " ro=true"},
-		{"block", func(e *nodeEnv) { e.init.connected(nqnA, devA) }, publishReqAt(volA, podA, nodeBlockCap(rwx), false),
-			codes.OK, "", "PublishBlock " + devA + " " + podA + " ro=false"},
+		}, fsPublish(volA, podA, true, false), mount.ErrTargetBusy, "", "BindMount " + stage + " " + podA + " ro=true"},
+		{"block", func(e *nodeEnv) { e.init.connected(nqnA, devA) }, blockPublish(volA, podA, false, false),
+			nil, "", "PublishBlock " + devA + " " + podA + " ro=false"},
 		{"block resolves the device now, not at stage time", func(e *nodeEnv) { e.init.connected(nqnA, "/dev/nvme7n1") },
-			publishReqAt(volA, podA, nodeBlockCap(rwo), true), codes.OK, "", "PublishBlock /dev/nvme7n1 " + podA + " ro=true"},
-		{"block not connected", func(e *nodeEnv) {}, publishReqAt(volA, podA, nodeBlockCap(rwo), false),
-			codes.FailedPrecondition, nqnA, ""},
+			blockPublish(volA, podA, true, false), nil, "", "PublishBlock /dev/nvme7n1 " + podA + " ro=true"},
+		{"block not connected", func(e *nodeEnv) {}, blockPublish(volA, podA, false, false), ErrNotStaged, nqnA, ""},
 		{"block single-writer published elsewhere", func(e *nodeEnv) {
 			e.init.connected(nqnA, devA)
 			e.mnt.mounted(podB, fakeMount{device: devA})
-		}, publishReqAt(volA, podA, nodeBlockCap(rwop), false), codes.FailedPrecondition, podB, ""},
+		}, blockPublish(volA, podA, false, true), ErrInUse, podB, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newNodeEnv(t)
 			tc.setup(e)
-			_, err := e.d.NodePublishVolume(ctx, tc.req)
-			wantNodeCode(t, err, tc.code, tc.mentions)
+			wantErr(t, e.n.Publish(ctx, tc.req), tc.want, tc.mentions)
 			made := slices.DeleteFunc(slices.Clone(e.mnt.calls), func(c string) bool {
 				return !strings.HasPrefix(c, "BindMount") && !strings.HasPrefix(c, "PublishBlock")
 			})
-			if (tc.want == "" && len(made) > 0) || (tc.want != "" && (len(made) != 1 || made[0] != tc.want)) {
-				t.Fatalf("mount calls %q, want %q", made, tc.want)
+			if (tc.made == "" && len(made) > 0) || (tc.made != "" && (len(made) != 1 || made[0] != tc.made)) {
+				t.Fatalf("mount calls %q, want %q", made, tc.made)
 			}
-			if tc.code != codes.OK {
+			if tc.want != nil {
 				return
 			}
 			// A repeat of the same publish succeeds; with SINGLE_NODE_SINGLE_WRITER too.
-			if _, err := e.d.NodePublishVolume(ctx, tc.req); err != nil {
+			if err := e.n.Publish(ctx, tc.req); err != nil {
 				t.Fatalf("repeated publish: %v", err)
 			}
 		})
@@ -417,7 +271,7 @@ func TestNodeUnpublish(t *testing.T) {
 	e := newNodeEnv(t)
 	e.mnt.mounted(podA, fakeMount{device: devA, fsType: "ext4"})
 	for i := range 2 {
-		if _, err := e.d.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: volA, TargetPath: podA}); err != nil {
+		if err := e.n.Unpublish(ctx, volA, podA); err != nil {
 			t.Fatalf("unpublish %d: %v", i, err)
 		}
 	}
@@ -426,5 +280,27 @@ func TestNodeUnpublish(t *testing.T) {
 	}
 	if e.init.count("Disconnect") > 0 {
 		t.Fatal("unpublish disconnected")
+	}
+}
+
+func TestNewNeedsBothDependencies(t *testing.T) {
+	if _, err := New(nil, newFakeMounter(), Options{}); err == nil {
+		t.Error("New without an initiator succeeded")
+	}
+	if _, err := New(newFakeInitiator(), nil, Options{}); err == nil {
+		t.Error("New without a mounter succeeded")
+	}
+}
+
+// wantErr checks that err wraps want (nil: no error) and its text mentions contains.
+func wantErr(t *testing.T, err, want error, contains string) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case want != nil && !errors.Is(err, want):
+		t.Fatalf("error %v, want one wrapping %v", err, want)
+	case err != nil && !strings.Contains(err.Error(), contains):
+		t.Fatalf("error %q does not mention %q", err, contains)
 	}
 }

@@ -1,13 +1,11 @@
-package driver
+package node
 
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/nvme"
@@ -17,110 +15,68 @@ import (
 // milliseconds to a second; a longer wait means something is wrong and the CO should retry the stage.
 const deviceWaitTimeout = 30 * time.Second
 
-// stageRequest is a validated NodeStageVolume.
-type stageRequest struct {
-	id         string
-	staging    string
-	conn       nvme.ConnectParams
-	block      bool
-	fsType     string // "" means the mounter's default (ext4)
-	mountFlags []string
-	readOnly   bool
+// StageRequest is a validated NodeStageVolume: what the node needs to connect and mount one volume.
+type StageRequest struct {
+	ID         string
+	Staging    string // the staging target path
+	Conn       nvme.ConnectParams
+	Block      bool
+	FSType     string // "" means the mounter's default (ext4)
+	MountFlags []string
+	ReadOnly   bool
 }
 
-// parseStageRequest reads what the controller put into the volume context. The NQN must be the one this
-// driver derives from the volume id: unstage has no volume context and finds the subsystem by the id alone,
-// so a volume staged under any other NQN could never be disconnected. A context without an NQN (a PV
-// written by hand, or by a driver that did not record it) gets that one.
-func parseStageRequest(id string, req *csi.NodeStageVolumeRequest) (stageRequest, error) {
-	vc := req.GetVolumeContext()
-	if _, ok := vc[nvme.VolumeContextNQN]; !ok {
-		vc = maps.Clone(vc)
-		if vc == nil {
-			vc = map[string]string{}
-		}
-		vc[nvme.VolumeContextNQN] = volumeNQN(id)
-	}
-	conn, err := nvme.ParseConnectParams(vc)
-	if err != nil {
-		return stageRequest{}, invalid("volume context: %v", err)
-	}
-	if conn.NQN != volumeNQN(id) {
-		return stageRequest{}, invalid("volume context names NQN %q, but volume %s is exported as %q", conn.NQN, id, volumeNQN(id))
-	}
-	c := req.GetVolumeCapability()
-	s := stageRequest{id: id, staging: req.GetStagingTargetPath(), conn: conn, block: c.GetBlock() != nil,
-		readOnly: readOnlyMode(c.GetAccessMode().GetMode())}
-	if m := c.GetMount(); m != nil {
-		s.mountFlags = m.GetMountFlags()
-		s.fsType = m.GetFsType()
-		if s.fsType == "" {
-			s.fsType = vc[paramFSType]
-		}
-		if s.fsType != "" && !supportedFSTypes[s.fsType] {
-			return stageRequest{}, invalid("volume context %s=%q is not supported (use ext4 or xfs)", paramFSType, s.fsType)
-		}
-	}
-	return s, nil
-}
-
-// readOnlyMode reports whether an access mode only reads: such a volume is mounted read-only at the staging
-// path, so no pod on the node can write through any of its publishes.
-func readOnlyMode(m csi.VolumeCapability_AccessMode_Mode) bool {
-	return m == csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY || m == csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY
-}
-
-// stageVolume connects (unless connected), waits for the device and, for a filesystem volume, mounts it at
+// Stage connects (unless connected), waits for the device and, for a filesystem volume, mounts it at
 // the staging path and grows a filesystem that existed before to its device's size (growToDevice). A repeat
 // of a finished stage finds the subsystem live and the device mounted there and changes nothing; the mounter
 // never probes, formats or checks a device that is already mounted, and only reads its filesystem's size.
 //
 // When this call made the connection and then failed, it disconnects again (if nothing mounts the device):
 // a CO that gives up on a stage that failed for good does not call unstage, and the connection would stay.
-func (d *Driver) stageVolume(ctx context.Context, s stageRequest) (err error) {
-	nqn := s.conn.NQN
+func (n *Service) Stage(ctx context.Context, s StageRequest) (err error) {
+	nqn := s.Conn.NQN
 	// Asking first keeps the connect metrics to real connects; the initiator would skip a live one anyway.
-	live, err := d.initiator.IsConnected(ctx, nqn)
+	live, err := n.initiator.IsConnected(ctx, nqn)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	if !live {
-		if err := d.initiator.Connect(ctx, s.conn); err != nil {
-			d.recordConnect(err, start)
-			return fmt.Errorf("connecting %s at %s:%d: %w", nqn, s.conn.Address, s.conn.Port, err)
+		if err := n.initiator.Connect(ctx, s.Conn); err != nil {
+			n.recordConnect(err, start)
+			return fmt.Errorf("connecting %s at %s:%d: %w", nqn, s.Conn.Address, s.Conn.Port, err)
 		}
 		defer func() {
 			if err != nil {
-				d.undoConnect(context.WithoutCancel(ctx), s)
+				n.undoConnect(context.WithoutCancel(ctx), s)
 			}
 		}()
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, deviceWaitTimeout)
 	defer cancel()
-	dev, err := d.initiator.WaitForDevice(waitCtx, nqn)
+	dev, err := n.initiator.WaitForDevice(waitCtx, nqn)
 	if !live {
 		// A connect counts as done when its device is there.
-		d.recordConnect(err, start)
+		n.recordConnect(err, start)
 	}
 	if err != nil {
-		return fmt.Errorf("volume %s is connected but its block device did not appear: %w", s.id, err)
+		return fmt.Errorf("volume %s is connected but its block device did not appear: %w", s.ID, err)
 	}
-	if s.block {
-		klog.InfoS("Staged block volume", "volumeID", s.id, "device", dev, "node", d.opts.NodeID)
+	if s.Block {
+		klog.InfoS("Staged block volume", "volumeID", s.ID, "device", dev, "node", n.nodeID)
 		return nil
 	}
-	formatted, err := d.mounter.FormatAndMount(ctx, dev, s.staging, s.fsType, s.mountFlags, s.readOnly)
+	formatted, err := n.mounter.FormatAndMount(ctx, dev, s.Staging, s.FSType, s.MountFlags, s.ReadOnly)
 	if err != nil {
-		return fmt.Errorf("staging volume %s (%s) at %s: %w", s.id, dev, s.staging, err)
+		return fmt.Errorf("staging volume %s (%s) at %s: %w", s.ID, dev, s.Staging, err)
 	}
-	if !formatted && !s.readOnly {
-		if err := d.growToDevice(ctx, s, dev); err != nil {
+	if !formatted && !s.ReadOnly {
+		if err := n.growToDevice(ctx, s, dev); err != nil {
 			return err
 		}
 	}
-	klog.InfoS("Staged volume", "volumeID", s.id, "device", dev, "stagingPath", s.staging, "fsType", s.fsType,
-		"readOnly", s.readOnly, "formatted", formatted, "node", d.opts.NodeID)
+	klog.InfoS("Staged volume", "volumeID", s.ID, "device", dev, "stagingPath", s.Staging, "fsType", s.FSType,
+		"readOnly", s.ReadOnly, "formatted", formatted, "node", n.nodeID)
 	return nil
 }
 
@@ -133,101 +89,101 @@ func (d *Driver) stageVolume(ctx context.Context, s stageRequest) (err error) {
 // mount, checks again and retries the growth. Succeeding without it would hand the pod a volume smaller
 // than the one it asked for, with nothing left to ever grow it. A read-only stage is not grown (the caller
 // skips it): its filesystem cannot be written.
-func (d *Driver) growToDevice(ctx context.Context, s stageRequest, dev string) error {
-	need, err := d.mounter.NeedsResize(ctx, dev, s.staging)
+func (n *Service) growToDevice(ctx context.Context, s StageRequest, dev string) error {
+	need, err := n.mounter.NeedsResize(ctx, dev, s.Staging)
 	if err != nil {
 		return fmt.Errorf("volume %s is mounted at %s, but comparing its filesystem with its device %s failed: %w",
-			s.id, s.staging, dev, err)
+			s.ID, s.Staging, dev, err)
 	}
 	if !need {
 		return nil
 	}
 	klog.InfoS("Filesystem is smaller than its device (a restore or clone into a larger volume); growing it",
-		"volumeID", s.id, "device", dev, "stagingPath", s.staging, "node", d.opts.NodeID)
-	if err := d.mounter.ResizeFilesystem(ctx, dev, s.staging); err != nil {
+		"volumeID", s.ID, "device", dev, "stagingPath", s.Staging, "node", n.nodeID)
+	if err := n.mounter.ResizeFilesystem(ctx, dev, s.Staging); err != nil {
 		return fmt.Errorf("volume %s is mounted at %s, but growing its filesystem to the size of %s failed "+
-			"(the next NodeStageVolume tries again): %w", s.id, s.staging, dev, err)
+			"(the next NodeStageVolume tries again): %w", s.ID, s.Staging, dev, err)
 	}
 	return nil
 }
 
-func (d *Driver) recordConnect(err error, start time.Time) {
-	if d.metrics != nil {
-		d.metrics.RecordNVMeConnect(err, time.Since(start))
+func (n *Service) recordConnect(err error, start time.Time) {
+	if n.metrics != nil {
+		n.metrics.RecordNVMeConnect(err, time.Since(start))
 	}
 }
 
 // undoConnect disconnects what a failed stage connected, unless something mounts the device after all.
 // Only the new device counts: whatever the staging path held before this connect sits on another one.
 // Its own failure is only logged: the stage's error is the one the CO must see.
-func (d *Driver) undoConnect(ctx context.Context, s stageRequest) {
-	dev, err := d.currentDevice(ctx, s.conn.NQN)
+func (n *Service) undoConnect(ctx context.Context, s StageRequest) {
+	dev, err := n.currentDevice(ctx, s.Conn.NQN)
 	if err != nil {
-		klog.ErrorS(err, "Leaving the volume connected after a failed stage", "volumeID", s.id)
+		klog.ErrorS(err, "Leaving the volume connected after a failed stage", "volumeID", s.ID)
 		return
 	}
-	mounts, err := d.volumeMounts(s.id, dev, "")
+	mounts, err := n.volumeMounts(s.ID, dev, "")
 	if err != nil || len(mounts) > 0 {
-		klog.ErrorS(err, "Leaving the volume connected after a failed stage", "volumeID", s.id, "mounts", mounts)
+		klog.ErrorS(err, "Leaving the volume connected after a failed stage", "volumeID", s.ID, "mounts", mounts)
 		return
 	}
-	if err := d.disconnect(ctx, s.conn.NQN); err != nil {
-		klog.ErrorS(err, "Disconnecting after a failed stage", "volumeID", s.id)
+	if err := n.disconnect(ctx, s.Conn.NQN); err != nil {
+		klog.ErrorS(err, "Disconnecting after a failed stage", "volumeID", s.ID)
 	}
 }
 
-// unstageVolume unmounts the staging path and disconnects the subsystem.
+// Unstage unmounts the staging path and disconnects the subsystem.
 //
-// It refuses (errInUse) while anything other than the staging mount still sits on the volume's device, a
+// It refuses (ErrInUse) while anything other than the staging mount still sits on the volume's device, a
 // publish target most likely: disconnecting under a live mount would turn the pod's I/O into errors, and
 // reporting success without disconnecting would let the CO detach and attach the volume to another node
 // while this one still has its filesystem mounted. Refusing keeps the CO retrying until the mounts are gone.
 // The staging mount is left alone then too, so the volume stays in one consistent state.
-func (d *Driver) unstageVolume(ctx context.Context, id, staging string) error {
-	nqn := volumeNQN(id)
-	dev, err := d.currentDevice(ctx, nqn)
+func (n *Service) Unstage(ctx context.Context, id, staging string) error {
+	nqn := VolumeNQN(id)
+	dev, err := n.currentDevice(ctx, nqn)
 	if err != nil {
 		return err
 	}
-	mounts, err := d.volumeMounts(id, dev, staging)
+	mounts, err := n.volumeMounts(id, dev, staging)
 	if err != nil {
 		return err
 	}
 	if others := otherThan(mounts, staging); len(others) > 0 {
 		return fmt.Errorf("%w: volume %s is still mounted at %s; unpublish it there before unstaging",
-			errInUse, id, strings.Join(others, ", "))
+			ErrInUse, id, strings.Join(others, ", "))
 	}
-	mounted, err := d.mounter.IsMountPoint(staging)
+	mounted, err := n.mounter.IsMountPoint(staging)
 	if err != nil {
 		return err
 	}
 	if mounted {
-		if err := d.mounter.Unmount(ctx, staging); err != nil {
+		if err := n.mounter.Unmount(ctx, staging); err != nil {
 			return fmt.Errorf("unmounting the staging path of volume %s: %w", id, err)
 		}
 	}
-	if err := d.disconnect(ctx, nqn); err != nil {
+	if err := n.disconnect(ctx, nqn); err != nil {
 		return err
 	}
-	klog.InfoS("Unstaged volume", "volumeID", id, "stagingPath", staging, "node", d.opts.NodeID)
+	klog.InfoS("Unstaged volume", "volumeID", id, "stagingPath", staging, "node", n.nodeID)
 	return nil
 }
 
 // disconnect disconnects the NQN if a controller for it exists. The NQN always carries this driver's
 // prefix (volumeNQN), and the initiator refuses any other anyway.
-func (d *Driver) disconnect(ctx context.Context, nqn string) error {
-	state, err := d.initiator.State(ctx, nqn)
+func (n *Service) disconnect(ctx context.Context, nqn string) error {
+	state, err := n.initiator.State(ctx, nqn)
 	if err != nil {
 		return err
 	}
 	if state == "" {
 		return nil
 	}
-	if err := d.initiator.Disconnect(ctx, nqn); err != nil {
+	if err := n.initiator.Disconnect(ctx, nqn); err != nil {
 		return fmt.Errorf("disconnecting %s: %w", nqn, err)
 	}
-	if d.metrics != nil {
-		d.metrics.RecordNVMeDisconnect()
+	if n.metrics != nil {
+		n.metrics.RecordNVMeDisconnect()
 	}
 	return nil
 }

@@ -1,12 +1,9 @@
-package driver
+package node
 
 import (
 	"context"
 	"errors"
 	"testing"
-
-	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
 
 	"github.com/rds-csi/rds-csi/pkg/mount"
 )
@@ -18,24 +15,24 @@ func TestNodeStageGrowsFilesystem(t *testing.T) {
 	const small, large = int64(1) << 30, int64(2) << 30
 	cases := []struct {
 		name  string
-		cap   *csi.VolumeCapability
+		req   StageRequest
 		setup func(e *nodeEnv)
 		// wantChecks and wantGrowths count NeedsResize and ResizeFilesystem over two stages.
 		wantChecks, wantGrowths int
 	}{
-		{"restored into a larger volume: grown once, checked again by the repeat", nodeFSCap(rwo, "xfs"), func(e *nodeEnv) {
+		{"restored into a larger volume: grown once, checked again by the repeat", fsStage(t, volA, "xfs", false), func(e *nodeEnv) {
 			e.mnt.fs[devA], e.mnt.sizes[devA], e.mnt.fsSizes[devA] = "xfs", large, small
 		}, 2, 1},
-		{"a filesystem that fills its device is left alone", nodeFSCap(rwo, "ext4"), func(e *nodeEnv) {
+		{"a filesystem that fills its device is left alone", fsStage(t, volA, "ext4", false), func(e *nodeEnv) {
 			e.mnt.fs[devA], e.mnt.sizes[devA], e.mnt.fsSizes[devA] = "ext4", small, small
 		}, 2, 0},
-		{"a fresh format is not checked", nodeFSCap(rwo, "ext4"), func(e *nodeEnv) {
+		{"a fresh format is not checked", fsStage(t, volA, "ext4", false), func(e *nodeEnv) {
 			e.mnt.sizes[devA] = small
 		}, 1, 0}, // the repeat finds it mounted: no format then, so it checks
-		{"a read-only stage is not grown", nodeFSCap(rox, "ext4"), func(e *nodeEnv) {
+		{"a read-only stage is not grown", fsStage(t, volA, "ext4", true), func(e *nodeEnv) {
 			e.mnt.fs[devA], e.mnt.sizes[devA], e.mnt.fsSizes[devA] = "ext4", large, small
 		}, 0, 0},
-		{"a block volume has no filesystem to grow", nodeBlockCap(rwo), func(e *nodeEnv) {
+		{"a block volume has no filesystem to grow", blockStage(t, volA), func(e *nodeEnv) {
 			e.mnt.sizes[devA] = large
 		}, 0, 0},
 	}
@@ -44,7 +41,7 @@ func TestNodeStageGrowsFilesystem(t *testing.T) {
 			e := newNodeEnv(t)
 			tc.setup(e)
 			for range 2 {
-				if _, err := e.d.NodeStageVolume(ctx, stageReq(volA, tc.cap, nodeVolumeContext(volA))); err != nil {
+				if err := e.n.Stage(ctx, tc.req); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -81,10 +78,9 @@ func TestNodeStageGrowthFailure(t *testing.T) {
 			e := newNodeEnv(t)
 			e.mnt.fs[devA], e.mnt.sizes[devA], e.mnt.fsSizes[devA] = "ext4", 2<<30, 1<<30
 			tc.fail(e.mnt, eperm)
-			req := stageReq(volA, nodeFSCap(rwo, "ext4"), nodeVolumeContext(volA))
+			req := fsStage(t, volA, "ext4", false)
 			for range 2 {
-				_, err := e.d.NodeStageVolume(ctx, req)
-				wantNodeCode(t, err, codes.Internal, tc.mentions)
+				wantErr(t, e.n.Stage(ctx, req), eperm, tc.mentions)
 				if mounted, _ := e.mnt.IsMountPoint(stage); !mounted {
 					t.Fatal("the failed growth unmounted the staging path")
 				}
@@ -98,7 +94,7 @@ func TestNodeStageGrowthFailure(t *testing.T) {
 
 			// Once the growth can succeed, the next stage does it.
 			e.mnt.resizeErr, e.mnt.needsResizeErr = nil, nil
-			if _, err := e.d.NodeStageVolume(ctx, req); err != nil {
+			if err := e.n.Stage(ctx, req); err != nil {
 				t.Fatal(err)
 			}
 			if e.mnt.fsSizes[devA] != 2<<30 {
