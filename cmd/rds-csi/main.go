@@ -1,5 +1,5 @@
-// Command rds-csi is the CSI driver for MikroTik ROSE Data Server storage. It only parses flags; the
-// driver package does the rest.
+// Command rds-csi is the CSI driver for MikroTik ROSE Data Server storage. It only parses flags;
+// internal/app wires the program together and pkg/driver serves CSI.
 package main
 
 import (
@@ -13,15 +13,17 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/rds-csi/rds-csi/internal/app"
 	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/driver"
+	"github.com/rds-csi/rds-csi/pkg/nvme"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	var cfg driver.Config
+	var cfg app.Config
 	mode := flag.String("mode", "all", "services to run: controller, node or all")
 	flag.StringVar(&cfg.Endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix socket)")
 	flag.StringVar(&cfg.NodeID, "node-id", "", "this node's name (required for node and all modes)")
@@ -37,7 +39,7 @@ func main() {
 	flag.StringVar(&cfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this address, e.g. :9809 (empty: off)")
 	flag.StringVar(&cfg.BasePath, "base-path", "pool/k8s", "default <pool>/<directory> for volumes, when a StorageClass names none")
 	flag.StringVar(&cfg.NVMeAddress, "nvme-address", "", "NVMe/TCP data-plane address of the RDS (default: the host of --rds-address)")
-	flag.IntVar(&cfg.NVMePort, "nvme-port", 4420, "default NVMe/TCP port")
+	flag.IntVar(&cfg.NVMePort, "nvme-port", nvme.DefaultPort, "default NVMe/TCP port")
 	flag.StringVar(&cfg.NVMeInitiator, "nvme-initiator", "", "node data path: nvme-cli (kernel NVMe/TCP) or loop (simulator files as loop devices); default loop with --rds-simulator, else nvme-cli")
 	flag.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file of the controller's Kubernetes client (default: in-cluster when in a pod; neither: attachments in memory)")
 	flag.BoolVar(&cfg.LeaderElection, "leader-election", true, "with a Kubernetes client, run the controller's background loops only on the replica holding a Lease")
@@ -57,7 +59,7 @@ func main() {
 	cfg.Mode, cfg.Version = m, version
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := driver.Run(ctx, cfg); err != nil {
+	if err := app.Run(ctx, cfg); err != nil {
 		klog.ErrorS(err, "rds-csi stopped")
 		klog.Flush()
 		os.Exit(1)

@@ -1,23 +1,19 @@
-package driver
+package app
 
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 )
-
-// ControllerLeaderMetric is 1 on the replica running the controller's background loops, 0 on standbys.
-const ControllerLeaderMetric = "rds_csi_controller_leader"
 
 // EventComponent is the source component of the events the controller records.
 const EventComponent = "rds-csi-controller"
@@ -30,9 +26,10 @@ const stopTimeout = 10 * time.Second
 // cluster (on every replica, so any replica answers publishes with the truth), and the background loops
 // (the migration-window watcher) on one replica at a time.
 type controllerBackground struct {
-	nodes Nodes // nil without Kubernetes
-	// leading is true while this process runs the background loops.
-	leading    atomic.Bool
+	nodes driver.Nodes // nil without Kubernetes
+	// leadership is true while this process runs the background loops: the leader election's, or one of
+	// its own when there is none.
+	leadership *attachment.Leadership
 	cancel     context.CancelFunc
 	done       chan struct{}
 	stopEvents func()
@@ -48,27 +45,25 @@ func startControllerBackground(ctx context.Context, cfg Config, m *attachment.Ma
 		return nil, err
 	}
 	logKubeClient(restCfg, source)
-	bgCtx, cancel := context.WithCancel(ctx)
-	bg := &controllerBackground{cancel: cancel, done: make(chan struct{}), stopEvents: func() {}}
-	metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: ControllerLeaderMetric,
-		Help: "1 while this controller replica runs the background loops (it holds the leader Lease, or leader " +
-			"election is off), 0 on a standby.",
-	}, func() float64 {
-		if bg.leading.Load() {
-			return 1
+	var le *attachment.LeaderElection
+	if restCfg != nil && cfg.LeaderElection {
+		if le, err = newLeaderElection(cfg, restCfg); err != nil {
+			return nil, err
 		}
-		return 0
-	}))
+	}
+	bgCtx, cancel := context.WithCancel(ctx)
+	bg := &controllerBackground{leadership: &attachment.Leadership{}, cancel: cancel, done: make(chan struct{}), stopEvents: func() {}}
+	if le != nil {
+		bg.leadership = &le.Leadership
+	}
+	metrics.SetLeader(bg.leadership.IsLeader)
 	loops := func(ctx context.Context) {
-		bg.leading.Store(true)
-		defer bg.leading.Store(false)
 		m.RunMigrationWatcher(ctx, migrationCheckInterval(m.MigrationWindow()))
 	}
 	if restCfg == nil {
 		go func() {
 			defer close(bg.done)
-			loops(bgCtx)
+			bg.leadership.Lead(bgCtx, loops)
 		}()
 		return bg, nil
 	}
@@ -76,28 +71,15 @@ func startControllerBackground(ctx context.Context, cfg Config, m *attachment.Ma
 		bg.abort()
 		return nil, err
 	}
-	if !cfg.LeaderElection {
+	if le == nil {
 		klog.InfoS("Leader election is off: this replica runs the background loops; run only one controller replica")
 		go func() {
 			defer close(bg.done)
-			loops(bgCtx)
+			bg.leadership.Lead(bgCtx, loops)
 		}()
 		return bg, nil
 	}
-	// A client of its own, so that renewals are not queued behind a burst of events by the shared rate
-	// limiter: a late renewal loses the lease.
-	leClient, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(restCfg), "leader-election"))
-	if err != nil {
-		bg.abort()
-		return nil, fmt.Errorf("leader election client: %w", err)
-	}
-	ns := cfg.LeaderElectionNamespace
-	if ns == "" {
-		ns = defaultLeaderElectionNamespace()
-	}
-	le := &attachment.LeaderElection{Client: leClient, Namespace: ns, LeaseName: leaseName(cfg.DriverName),
-		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod}
-	klog.InfoS("Campaigning for the controller's background loops", "lease", ns+"/"+le.LeaseName)
+	klog.InfoS("Campaigning for the controller's background loops", "lease", le.Namespace+"/"+le.LeaseName)
 	go func() {
 		defer close(bg.done)
 		if err := le.Run(bgCtx, loops); err != nil {
@@ -105,6 +87,21 @@ func startControllerBackground(ctx context.Context, cfg Config, m *attachment.Ma
 		}
 	}()
 	return bg, nil
+}
+
+// newLeaderElection is the controller's leader election over a client of its own, so that renewals are not
+// queued behind a burst of events by the shared rate limiter: a late renewal loses the lease.
+func newLeaderElection(cfg Config, restCfg *rest.Config) (*attachment.LeaderElection, error) {
+	leClient, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(restCfg), "leader-election"))
+	if err != nil {
+		return nil, fmt.Errorf("leader election client: %w", err)
+	}
+	ns := cfg.LeaderElectionNamespace
+	if ns == "" {
+		ns = defaultLeaderElectionNamespace()
+	}
+	return &attachment.LeaderElection{Client: leClient, Namespace: ns, LeaseName: leaseName(cfg.DriverName),
+		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod}, nil
 }
 
 // startKubernetes wires the attachment manager, its events and the node check to the cluster.

@@ -1,4 +1,4 @@
-package driver
+package app
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 )
 
@@ -54,7 +55,7 @@ func TestLeaderElectionNamespace(t *testing.T) {
 
 func TestLeaseNameIsAValidObjectName(t *testing.T) {
 	tests := []struct{ driver, want string }{
-		{DefaultDriverName, "rds-csi-controller-rds-csi-srvlab-io"},
+		{driver.DefaultDriverName, "rds-csi-controller-rds-csi-srvlab-io"},
 		{"RDS.Example.COM", "rds-csi-controller-rds-example-com"},
 		{"t1abc.test.rds.csi.srvlab.io", "rds-csi-controller-t1abc-test-rds-csi-srvlab-io"},
 		{"-odd_name-", "rds-csi-controller-odd-name"},
@@ -145,7 +146,7 @@ func TestInMemoryControllerRunsItsLoops(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	metrics := observability.NewMetrics()
 	m := attachment.NewManager(attachment.Options{})
-	bg, err := startControllerBackground(context.Background(), Config{DriverName: DefaultDriverName, LeaderElection: true}, m, metrics)
+	bg, err := startControllerBackground(context.Background(), Config{DriverName: driver.DefaultDriverName, LeaderElection: true}, m, metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +154,13 @@ func TestInMemoryControllerRunsItsLoops(t *testing.T) {
 		t.Errorf("node check %T without Kubernetes, want none (only the driver's own node id)", bg.nodes)
 	}
 	leader := func() float64 {
-		n, err := testutil.GatherAndCount(metrics.Registry(), ControllerLeaderMetric)
+		n, err := testutil.GatherAndCount(metrics.Registry(), observability.ControllerLeaderName)
 		if err != nil || n != 1 {
-			t.Fatalf("%s: %d series, %v", ControllerLeaderMetric, n, err)
+			t.Fatalf("%s: %d series, %v", observability.ControllerLeaderName, n, err)
 		}
 		mfs, _ := metrics.Registry().Gather()
 		for _, mf := range mfs {
-			if mf.GetName() == ControllerLeaderMetric {
+			if mf.GetName() == observability.ControllerLeaderName {
 				return mf.GetMetric()[0].GetGauge().GetValue()
 			}
 		}
@@ -168,12 +169,12 @@ func TestInMemoryControllerRunsItsLoops(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for leader() != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s stayed %v without Kubernetes, want 1", ControllerLeaderMetric, leader())
+			t.Fatalf("%s stayed %v without Kubernetes, want 1", observability.ControllerLeaderName, leader())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	bg.stop()
 	if v := leader(); v != 0 {
-		t.Errorf("%s = %v after stop, want 0", ControllerLeaderMetric, v)
+		t.Errorf("%s = %v after stop, want 0", observability.ControllerLeaderName, v)
 	}
 }

@@ -1,4 +1,4 @@
-package driver
+package app
 
 import (
 	"bytes"
@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/rds-csi/rds-csi/pkg/driver"
 )
 
 // The node lifecycle on real parts: the driver runs in all mode with its embedded simulator, whose volume
@@ -60,7 +62,7 @@ func newLoopEnv(t *testing.T) *loopEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{Mode: ModeAll, Endpoint: "unix://" + sock, NodeID: "loop-node", Version: "test",
+		done <- Run(ctx, Config{Mode: driver.ModeAll, Endpoint: "unix://" + sock, NodeID: "loop-node", Version: "test",
 			RDSSimulatorDir: filepath.Join(dir, "rds"), BasePath: "pool/k8s"})
 	}()
 	t.Cleanup(func() {

@@ -1,7 +1,9 @@
-// Package driver is the CSI driver: identity, controller and node services over gRPC on a unix socket,
-// with every outside dependency (the RDS, the NVMe initiator, the mounter, Kubernetes) behind a small
-// interface passed in at construction. This file wires a running process together from its Config.
-package driver
+// Package app is the rds-csi program: it turns the command line (Config) into a running process. It builds
+// the outside dependencies the CSI handlers of pkg/driver take as interfaces (the RouterOS client, the
+// attachment manager on Kubernetes' informers, leader election, the node's NVMe initiator and mounter, the
+// metrics server, and the embedded RDS simulator a new user tries first), hands them to driver.New and
+// serves until the context ends. cmd/rds-csi only parses flags and calls Run.
+package app
 
 import (
 	"context"
@@ -17,7 +19,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/mount"
+	"github.com/rds-csi/rds-csi/pkg/node"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 	"github.com/rds-csi/rds-csi/pkg/rds"
@@ -25,12 +29,9 @@ import (
 	"github.com/rds-csi/rds-csi/pkg/volume"
 )
 
-// DefaultDriverName is the CSI driver name existing users' volumes carry.
-const DefaultDriverName = "rds.csi.srvlab.io"
-
 // Config is everything a process needs, as given on the command line.
 type Config struct {
-	Mode       Mode
+	Mode       driver.Mode
 	Endpoint   string
 	NodeID     string
 	DriverName string
@@ -73,16 +74,16 @@ type Config struct {
 // Run starts the configured services and serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.DriverName == "" {
-		cfg.DriverName = DefaultDriverName
+		cfg.DriverName = driver.DefaultDriverName
 	}
 	loc, err := volume.ParseLocation(cfg.BasePath)
 	if err != nil {
 		return fmt.Errorf("--base-path: %w", err)
 	}
-	opts := Options{Mode: cfg.Mode, DriverName: cfg.DriverName, Version: cfg.Version, NodeID: cfg.NodeID,
+	opts := driver.Options{Mode: cfg.Mode, DriverName: cfg.DriverName, Version: cfg.Version, NodeID: cfg.NodeID,
 		DefaultLocation: loc, NVMeAddress: cfg.NVMeAddress, NVMePort: cfg.NVMePort}
 	metrics := observability.NewMetrics()
-	deps := Deps{Metrics: metrics, Interceptors: []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}}
+	deps := driver.Deps{Interceptors: []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}}
 
 	var sim *rdssim.Simulator
 	if cfg.RDSSimulatorDir != "" {
@@ -99,7 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	var volumes *volume.Manager
-	if cfg.Mode.runsController() || sim != nil {
+	if cfg.Mode.RunsController() || sim != nil {
 		client, err := newRDSClient(cfg, metrics)
 		if err != nil {
 			return err
@@ -112,15 +113,9 @@ func Run(ctx context.Context, cfg Config) error {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
 		}
 		volumes = volume.NewManager(client)
-		if cfg.Mode.runsController() {
+		if cfg.Mode.RunsController() {
 			deps.Volumes, deps.Prober = volumes, client
-			attachments := attachment.NewManager(attachment.Options{MigrationWindow: cfg.MigrationWindow})
-			metrics.SetAttachmentManager(func() int { return len(attachments.ListAttachments()) })
-			metrics.SetAttachmentStats(func() observability.AttachmentStats {
-				s := attachments.Stats()
-				return observability.AttachmentStats{NodeAttachments: s.NodeAttachments, Migrations: s.Migrations,
-					MigrationsOverWindow: s.MigrationsOverWindow}
-			})
+			attachments := driver.NewAttachments(attachment.Options{MigrationWindow: cfg.MigrationWindow}, metrics)
 			deps.Attachments = attachments
 			// Before serving: the first publish must see every attachment Kubernetes knows.
 			bg, err := startControllerBackground(ctx, cfg, attachments, metrics)
@@ -133,15 +128,18 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	if cfg.Mode.runsNode() {
-		deps.Mounter = mount.NewLinux(mount.Options{})
-		deps.Initiator, err = newInitiator(cfg, sim, volumes, loc)
+	if cfg.Mode.RunsNode() {
+		initiator, err := newInitiator(cfg, sim, volumes, loc)
+		if err != nil {
+			return err
+		}
+		deps.Node, err = node.New(initiator, mount.NewLinux(mount.Options{}), node.Options{NodeID: cfg.NodeID, Metrics: metrics})
 		if err != nil {
 			return err
 		}
 	}
 
-	d, err := New(opts, deps)
+	d, err := driver.New(opts, deps)
 	if err != nil {
 		return err
 	}

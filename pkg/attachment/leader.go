@@ -28,11 +28,30 @@ type LeaderElection struct {
 	// Durations of client-go's leader election; 15s, 10s and 2s when zero.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 
+	// Leadership is true while this replica holds the lease and runs the loops (IsLeader).
+	Leadership
+}
+
+// Leadership says whether this process runs the controller's background loops right now. It is the one
+// definition of "leading": LeaderElection keeps one, a controller without leader election runs its loops
+// under its own, and the rds_csi_controller_leader gauge reads whichever the process has.
+type Leadership struct {
 	leading atomic.Bool
 }
 
-// IsLeader reports whether this replica holds the lease right now.
-func (le *LeaderElection) IsLeader() bool { return le.leading.Load() }
+// IsLeader reports whether this process runs the background loops right now.
+func (l *Leadership) IsLeader() bool { return l.leading.Load() }
+
+// Lead runs loops as the leader: IsLeader is true from now until loops returns (or the lease is lost).
+func (l *Leadership) Lead(ctx context.Context, loops func(ctx context.Context)) {
+	l.leading.Store(true)
+	defer l.leading.Store(false)
+	loops(ctx)
+}
+
+// stepDown ends the leadership at once, before the loops have wound down; it reports whether this
+// process was leading.
+func (l *Leadership) stepDown() bool { return l.leading.Swap(false) }
 
 // Run campaigns for the lease until ctx ends. Each time this replica becomes leader it calls
 // lead with a context that ends when leadership is lost, waits for lead to return, and campaigns
@@ -78,13 +97,11 @@ func (le *LeaderElection) Run(ctx context.Context, lead func(ctx context.Context
 				done := running
 				mu.Unlock()
 				defer close(done)
-				defer le.leading.Store(false)
-				le.leading.Store(true)
 				klog.InfoS("Became leader", "lease", le.Namespace+"/"+le.LeaseName, "identity", id)
-				lead(leadCtx)
+				le.Lead(leadCtx, lead)
 			},
 			OnStoppedLeading: func() {
-				if le.leading.Swap(false) {
+				if le.stepDown() {
 					klog.InfoS("Not leader any more", "lease", le.Namespace+"/"+le.LeaseName, "identity", id)
 				}
 			},

@@ -3,11 +3,8 @@ package driver
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"k8s.io/klog/v2"
 
@@ -138,30 +135,16 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	return resp, nil
 }
 
-// page returns one page of volumes. The token is the id to start from, so a page stays correct when
-// volumes come and go between calls; a token that names no volume any more is Aborted (list again).
+// page returns one page of volumes (pagination.go).
 func (d *Driver) page(ctx context.Context, maxEntries int32, start string) ([]volume.Volume, string, error) {
-	if maxEntries < 0 {
-		return nil, "", invalid("max_entries must not be negative")
-	}
-	if start != "" && rds.ValidName(start) != nil {
-		return nil, "", status.Errorf(codes.Aborted, "starting token %q is not one this driver gave out", start)
+	if err := checkPageRequest(maxEntries, start); err != nil {
+		return nil, "", err
 	}
 	vols, err := d.volumes.List(ctx)
 	if err != nil {
 		return nil, "", toStatus(err)
 	}
-	first := sort.Search(len(vols), func(i int) bool { return vols[i].ID >= start })
-	if start != "" && (first == len(vols) || vols[first].ID != start) {
-		return nil, "", status.Errorf(codes.Aborted, "starting token %q no longer names a volume; list again from the start", start)
-	}
-	vols = vols[first:]
-	next := ""
-	if n := int(maxEntries); n > 0 && n < len(vols) {
-		next = vols[n].ID
-		vols = vols[:n]
-	}
-	return vols, next, nil
+	return onePage(vols, func(v *volume.Volume) string { return v.ID }, maxEntries, start, "volume")
 }
 
 // GetCapacity reports the pool's free space as the RDS counts it.

@@ -36,8 +36,16 @@ func newControllerEnv(t *testing.T, cfg rdssim.Config) *controllerEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	client, err := newRDSClient(Config{RDSAddress: sim.Addr(), RDSUser: "admin", RDSKeyFile: sim.ClientKeyFile(),
-		RDSHostKeyFile: sim.KnownHostsFile(), RDSCommandTimeout: 2 * time.Second}, nil)
+	signer, err := rds.LoadPrivateKey(sim.ClientKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, err := rds.LoadHostKey(sim.KnownHostsFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := rds.New(rds.Config{Address: sim.Addr(), User: "admin", Signer: signer, HostKeyCallback: hostKey,
+		CommandTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,46 +263,4 @@ func TestListVolumesPagesAndHealth(t *testing.T) {
 	}
 	_, err = e.d.ControllerGetVolumeHealth(ctx, &csi.ControllerGetVolumeHealthRequest{VolumeId: "pvc-none"})
 	wantCode(t, err, codes.NotFound, "")
-}
-
-func TestRunRefusesMissingHostKey(t *testing.T) {
-	_, err := newRDSClient(Config{RDSAddress: "127.0.0.1:22", RDSUser: "admin", RDSKeyFile: "/nonexistent/key"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "--rds-key-file") {
-		t.Fatalf("missing key file: %v", err)
-	}
-	dir := t.TempDir()
-	sim, err := rdssim.New(rdssim.Config{Listen: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = newRDSClient(Config{RDSAddress: "127.0.0.1:22", RDSUser: "admin", RDSKeyFile: sim.ClientKeyFile()}, nil)
-	if err == nil || !strings.Contains(err.Error(), "--rds-host-key is required") {
-		t.Fatalf("missing host key: %v", err)
-	}
-}
-
-// A host key that does not match is a start-up error that says so, never a silent fallback.
-func TestRunRefusesWrongHostKey(t *testing.T) {
-	sim, err := rdssim.New(rdssim.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	other, err := rdssim.New(rdssim.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}) // another host key
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Start(); err != nil { // writes its known_hosts line
-		t.Fatal(err)
-	}
-	other.Close()
-	dir := t.TempDir()
-	err = Run(context.Background(), Config{Mode: ModeController, Endpoint: "unix://" + dir + "/csi.sock", BasePath: "pool/k8s",
-		RDSAddress: sim.Addr(), RDSUser: "admin", RDSKeyFile: sim.ClientKeyFile(), RDSHostKeyFile: other.KnownHostsFile()})
-	if err == nil || !strings.Contains(err.Error(), "host key does not match") {
-		t.Fatalf("Run with a wrong host key: %v", err)
-	}
 }

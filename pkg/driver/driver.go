@@ -1,3 +1,7 @@
+// Package driver is the CSI surface of rds-csi: the identity, controller and node services over gRPC on a
+// unix socket, as thin handlers that validate a request, call one function of pkg/volume (controller) or
+// pkg/node (node) and map its error to a code (errors.go). Every dependency is behind a small interface
+// owned here and passed in at construction; internal/app builds them from the command line.
 package driver
 
 import (
@@ -13,11 +17,15 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
-	"github.com/rds-csi/rds-csi/pkg/mount"
+	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/node"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 	"github.com/rds-csi/rds-csi/pkg/volume"
 )
+
+// DefaultDriverName is the CSI driver name existing users' volumes carry.
+const DefaultDriverName = "rds.csi.srvlab.io"
 
 // Mode says which CSI services this process runs.
 type Mode string
@@ -37,8 +45,11 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("mode %q is not one of controller, node, all", s)
 }
 
-func (m Mode) runsController() bool { return m == ModeController || m == ModeAll }
-func (m Mode) runsNode() bool       { return m == ModeNode || m == ModeAll }
+// RunsController reports whether the mode serves the controller service.
+func (m Mode) RunsController() bool { return m == ModeController || m == ModeAll }
+
+// RunsNode reports whether the mode serves the node service.
+func (m Mode) RunsNode() bool { return m == ModeNode || m == ModeAll }
 
 // Options are the driver's settings.
 type Options struct {
@@ -73,22 +84,32 @@ type Prober interface {
 	Ping(ctx context.Context) error
 }
 
-// Deps are the driver's outside dependencies; the controller ones may be nil in node mode and the node ones
+// Node is this node's side of a volume (implemented by *node.Service over the NVMe initiator and the
+// mounter). The driver serialises the calls for one volume with its per-volume guard.
+type Node interface {
+	Stage(ctx context.Context, r node.StageRequest) error
+	Unstage(ctx context.Context, id, staging string) error
+	Publish(ctx context.Context, r node.PublishRequest) error
+	Unpublish(ctx context.Context, id, target string) error
+	Stats(id, path string) (node.Usage, error)
+	Health(ctx context.Context, id, staging, published string) ([]node.Problem, error)
+	Expand(ctx context.Context, r node.ExpandRequest) (int64, error)
+}
+
+// Deps are the driver's outside dependencies; the controller ones may be nil in node mode and the node one
 // in controller mode.
 type Deps struct {
 	Volumes Volumes
 	Prober  Prober
-
-	Initiator nvme.Initiator
-	Mounter   mount.Mounter
 	// Attachments enforces who may hold a volume; required in controller mode.
 	Attachments Attachments
 	// Nodes checks node ids against Kubernetes; nil without Kubernetes.
 	Nodes Nodes
 
-	// Metrics records NVMe connects and disconnects on the node; may be nil.
-	Metrics *observability.Metrics
-	// Interceptors run around every RPC after request logging (metrics, for instance).
+	// Node stages and publishes volumes; required in node mode.
+	Node Node
+
+	// Interceptors run around every RPC after request logging (the metrics' interceptor, for instance).
 	Interceptors []grpc.UnaryServerInterceptor
 }
 
@@ -98,17 +119,15 @@ type Driver struct {
 	csi.UnimplementedControllerServer
 	csi.UnimplementedNodeServer
 
-	opts      Options
-	volumes   Volumes
-	prober    Prober
-	attach    Attachments
-	nodes     Nodes
-	initiator nvme.Initiator
-	mounter   mount.Mounter
-	metrics   *observability.Metrics
-	guard     *guard
-	icpts     []grpc.UnaryServerInterceptor
-	server    *grpc.Server
+	opts    Options
+	volumes Volumes
+	prober  Prober
+	attach  Attachments
+	nodes   Nodes
+	node    Node
+	guard   *guard
+	icpts   []grpc.UnaryServerInterceptor
+	server  *grpc.Server
 }
 
 // New checks the options and returns a driver ready to Serve.
@@ -116,23 +135,44 @@ func New(opts Options, deps Deps) (*Driver, error) {
 	if opts.DriverName == "" {
 		return nil, fmt.Errorf("driver name is empty")
 	}
-	if opts.Mode.runsController() && (deps.Volumes == nil || deps.Attachments == nil) {
+	if opts.Mode.RunsController() && (deps.Volumes == nil || deps.Attachments == nil) {
 		return nil, fmt.Errorf("controller mode needs a connection to the RDS and an attachment manager")
 	}
-	if opts.Mode.runsNode() && opts.NodeID == "" {
+	if opts.Mode.RunsNode() && opts.NodeID == "" {
 		return nil, fmt.Errorf("node mode needs --node-id")
 	}
-	if opts.Mode.runsNode() && (deps.Initiator == nil || deps.Mounter == nil) {
-		return nil, fmt.Errorf("node mode needs an NVMe initiator and a mounter")
+	if opts.Mode.RunsNode() && deps.Node == nil {
+		return nil, fmt.Errorf("node mode needs the node service (an NVMe initiator and a mounter)")
 	}
 	if opts.NVMePort == 0 {
-		opts.NVMePort = 4420
+		opts.NVMePort = nvme.DefaultPort
 	}
 	if opts.ProbeTimeout == 0 {
 		opts.ProbeTimeout = 3 * time.Second
 	}
-	return &Driver{opts: opts, volumes: deps.Volumes, prober: deps.Prober, attach: deps.Attachments, nodes: deps.Nodes, initiator: deps.Initiator, mounter: deps.Mounter,
-		metrics: deps.Metrics, guard: newGuard(), icpts: deps.Interceptors}, nil
+	return &Driver{opts: opts, volumes: deps.Volumes, prober: deps.Prober, attach: deps.Attachments, nodes: deps.Nodes,
+		node: deps.Node, guard: newGuard(), icpts: deps.Interceptors}, nil
+}
+
+// AttachmentMetrics is what the attachment gauges need from the metrics (implemented by
+// *observability.Metrics).
+type AttachmentMetrics interface {
+	SetAttachmentManager(countFunc func() int)
+	SetAttachmentStats(statsFunc func() observability.AttachmentStats)
+}
+
+// NewAttachments returns the controller's attachment manager with its gauges registered on metrics:
+// rds_csi_nvme_connections_active counts the attachments (existing dashboards and alerts read it under
+// that name), and rds_csi_attachments and the migration gauges read its Stats once per scrape.
+func NewAttachments(opts attachment.Options, metrics AttachmentMetrics) *attachment.Manager {
+	attachments := attachment.NewManager(opts)
+	metrics.SetAttachmentManager(func() int { return len(attachments.ListAttachments()) })
+	metrics.SetAttachmentStats(func() observability.AttachmentStats {
+		s := attachments.Stats()
+		return observability.AttachmentStats{NodeAttachments: s.NodeAttachments, Migrations: s.Migrations,
+			MigrationsOverWindow: s.MigrationsOverWindow}
+	})
+	return attachments
 }
 
 // Serve listens on endpoint (unix:///path or a path) and serves until Stop.
@@ -143,10 +183,10 @@ func (d *Driver) Serve(endpoint string) error {
 	}
 	d.server = grpc.NewServer(grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{logRPC}, d.icpts...)...))
 	csi.RegisterIdentityServer(d.server, d)
-	if d.opts.Mode.runsController() {
+	if d.opts.Mode.RunsController() {
 		csi.RegisterControllerServer(d.server, d)
 	}
-	if d.opts.Mode.runsNode() {
+	if d.opts.Mode.RunsNode() {
 		csi.RegisterNodeServer(d.server, d)
 	}
 	klog.InfoS("serving CSI", "endpoint", endpoint, "mode", d.opts.Mode, "driver", d.opts.DriverName, "version", d.opts.Version)

@@ -2,33 +2,16 @@ package driver
 
 import (
 	"context"
-	"errors"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/rds-csi/rds-csi/pkg/nvme"
+	"github.com/rds-csi/rds-csi/pkg/node"
 )
 
 // Node handlers are thin, like the controller's: validate the request, take the per-volume guard for
-// anything that changes the node, call one function of node_stage.go, node_publish.go or node_status.go,
-// and map its error to a code in toStatus. The reads (stats, health) take no guard: kubelet polls them,
-// and an Aborted answer while a stage runs would only fill its log.
-
-// Errors of the node service; codeOf maps them.
-var (
-	// errNotStaged: publish or expand of a volume that this node has not staged (no device, no staging mount).
-	errNotStaged = errors.New("volume is not staged on this node")
-	// errInUse: the volume is still mounted somewhere the request does not account for (unstage while
-	// published, a second publish of a single-writer volume).
-	errInUse = errors.New("volume is in use")
-	// errNotOnNode: the volume is not at the path given (stats, expand) or not on this node at all (health).
-	errNotOnNode = errors.New("volume not found on this node")
-)
-
-// volumeNQN is the NQN of a volume: the RDS exports every disk this driver makes under NQNPrefix followed by
-// the disk's slot, which is the volume id. Unstage has no volume context, so this is how the node finds the
-// subsystem to disconnect; it can only ever name one of this driver's subsystems.
-func volumeNQN(id string) string { return nvme.NQNPrefix + id }
+// anything that changes the node, call one function of the node service (pkg/node), and map its error to
+// a code in toStatus. The reads (stats, health) take no guard: kubelet polls them, and an Aborted answer
+// while a stage runs would only fill its log.
 
 // NodeStageVolume connects the volume's NVMe/TCP subsystem and, for a filesystem volume, mounts it at the
 // staging path, formatting it first only when it is provably blank.
@@ -52,7 +35,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		return nil, toStatus(err)
 	}
 	defer release()
-	if err := d.stageVolume(ctx, s); err != nil {
+	if err := d.node.Stage(ctx, s); err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.NodeStageVolumeResponse{}, nil
@@ -73,7 +56,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 		return nil, toStatus(err)
 	}
 	defer release()
-	if err := d.unstageVolume(ctx, id, req.GetStagingTargetPath()); err != nil {
+	if err := d.node.Unstage(ctx, id, req.GetStagingTargetPath()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.NodeUnstageVolumeResponse{}, nil
@@ -101,12 +84,12 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, toStatus(err)
 	}
 	defer release()
-	p := publishRequest{
-		id: id, nqn: volumeNQN(id), staging: req.GetStagingTargetPath(), target: req.GetTargetPath(),
-		readOnly: req.GetReadonly(), block: req.GetVolumeCapability().GetBlock() != nil,
-		singleWriter: req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
+	p := node.PublishRequest{
+		ID: id, Staging: req.GetStagingTargetPath(), Target: req.GetTargetPath(),
+		ReadOnly: req.GetReadonly(), Block: req.GetVolumeCapability().GetBlock() != nil,
+		SingleWriter: req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
 	}
-	if err := d.publishVolume(ctx, p); err != nil {
+	if err := d.node.Publish(ctx, p); err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.NodePublishVolumeResponse{}, nil
@@ -126,7 +109,7 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 		return nil, toStatus(err)
 	}
 	defer release()
-	if err := d.unpublishVolume(ctx, id, req.GetTargetPath()); err != nil {
+	if err := d.node.Unpublish(ctx, id, req.GetTargetPath()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.NodeUnpublishVolumeResponse{}, nil
@@ -141,11 +124,11 @@ func (d *Driver) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 	if req.GetVolumePath() == "" {
 		return nil, invalid("volume path is missing")
 	}
-	usage, err := d.volumeStats(id, req.GetVolumePath())
+	u, err := d.node.Stats(id, req.GetVolumePath())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &csi.NodeGetVolumeStatsResponse{Usage: usage}, nil
+	return &csi.NodeGetVolumeStatsResponse{Usage: volumeUsage(u)}, nil
 }
 
 // NodeGetVolumeHealth reports the volume INACCESSIBLE from this node when its device is gone, its NVMe
@@ -155,9 +138,14 @@ func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolume
 	if err != nil {
 		return nil, err
 	}
-	h, err := d.volumeHealth(ctx, id, req.GetStagingTargetPath(), req.GetVolumePublishPath())
+	problems, err := d.node.Health(ctx, id, req.GetStagingTargetPath(), req.GetVolumePublishPath())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	h := &csi.VolumeHealth{VolumeId: id}
+	for _, p := range problems {
+		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
+			Status: csi.VolumeHealthErrorType_INACCESSIBLE, Reason: p.Reason, Message: p.Message})
 	}
 	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
 }
@@ -184,9 +172,9 @@ func (d *Driver) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 		return nil, toStatus(err)
 	}
 	defer release()
-	size, err := d.expandVolume(ctx, expandRequest{
-		id: id, nqn: volumeNQN(id), path: req.GetVolumePath(), requiredBytes: req.GetCapacityRange().GetRequiredBytes(),
-		block: req.GetVolumeCapability().GetBlock() != nil,
+	size, err := d.node.Expand(ctx, node.ExpandRequest{
+		ID: id, Path: req.GetVolumePath(), RequiredBytes: req.GetCapacityRange().GetRequiredBytes(),
+		Block: req.GetVolumeCapability().GetBlock() != nil,
 	})
 	if err != nil {
 		return nil, toStatus(err)

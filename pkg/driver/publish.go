@@ -5,8 +5,6 @@ import (
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
 )
@@ -90,16 +88,16 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 func (d *Driver) checkNode(ctx context.Context, node string) error {
 	if d.nodes == nil {
 		if node != d.opts.NodeID {
-			return status.Errorf(codes.NotFound, "node %q is not known (without Kubernetes the only node is %q)", node, d.opts.NodeID)
+			return toStatus(errorOf(errUnknownNode, "node %q is not known (without Kubernetes the only node is %q)", node, d.opts.NodeID))
 		}
 		return nil
 	}
 	ok, err := d.nodes.Exists(ctx, node)
 	if err != nil {
-		return status.Errorf(codes.Unavailable, "checking node %q in Kubernetes: %v", node, err)
+		return toStatus(errorOf(errNodeCheck, "checking node %q in Kubernetes: %v", node, err))
 	}
 	if !ok {
-		return status.Errorf(codes.NotFound, "node %q does not exist in Kubernetes", node)
+		return toStatus(errorOf(errUnknownNode, "node %q does not exist in Kubernetes", node))
 	}
 	return nil
 }

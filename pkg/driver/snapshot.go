@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/klog/v2"
 
@@ -88,12 +86,9 @@ func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 // ListSnapshots pages through the snapshots on the RDS in id order, optionally only one id or one source
 // volume's. The token is the snapshot id to start from, as for ListVolumes.
 func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
-	if req.GetMaxEntries() < 0 {
-		return nil, invalid("max_entries must not be negative")
-	}
 	start := req.GetStartingToken()
-	if start != "" && rds.ValidName(start) != nil {
-		return nil, status.Errorf(codes.Aborted, "starting token %q is not one this driver gave out", start)
+	if err := checkPageRequest(req.GetMaxEntries(), start); err != nil {
+		return nil, err
 	}
 	f := volume.SnapshotFilter{ID: req.GetSnapshotId(), SourceVolumeID: req.GetSourceVolumeId()}
 	if (f.ID != "" && rds.ValidName(f.ID) != nil) || (f.SourceVolumeID != "" && rds.ValidName(f.SourceVolumeID) != nil) {
@@ -103,16 +98,11 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	first := sort.Search(len(snaps), func(i int) bool { return snaps[i].ID >= start })
-	if start != "" && (first == len(snaps) || snaps[first].ID != start) {
-		return nil, status.Errorf(codes.Aborted, "starting token %q no longer names a snapshot; list again from the start", start)
+	snaps, next, err := onePage(snaps, func(s *volume.Snapshot) string { return s.ID }, req.GetMaxEntries(), start, "snapshot")
+	if err != nil {
+		return nil, err
 	}
-	snaps = snaps[first:]
-	resp := &csi.ListSnapshotsResponse{}
-	if n := int(req.GetMaxEntries()); n > 0 && n < len(snaps) {
-		resp.NextToken = snaps[n].ID
-		snaps = snaps[:n]
-	}
+	resp := &csi.ListSnapshotsResponse{NextToken: next}
 	for i := range snaps {
 		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: csiSnapshot(&snaps[i])})
 	}

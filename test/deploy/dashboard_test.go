@@ -13,7 +13,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 )
 
@@ -43,7 +42,7 @@ func driverMetricNames(t *testing.T) map[string]bool {
 		})
 	}()
 	<-probed
-	names := map[string]bool{driver.ControllerLeaderMetric: true}
+	names := map[string]bool{observability.ControllerLeaderName: true}
 	deadline := time.Now().Add(10 * time.Second)
 	for !names["rds_csi_rds_pool_free_bytes"] && time.Now().Before(deadline) {
 		families, err := m.Registry().Gather()

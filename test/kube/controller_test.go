@@ -7,8 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rds-csi/rds-csi/internal/app"
 	"github.com/rds-csi/rds-csi/pkg/attachment"
-	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/test/kubeenv"
 )
 
@@ -64,9 +64,9 @@ func TestControllerProcessFollowsKubernetesAcrossRestarts(t *testing.T) {
 		return len(events) > 0
 	})
 	for _, e := range events {
-		if e.Type != corev1.EventTypeWarning || e.Source.Component != driver.EventComponent || !strings.Contains(e.Message, nodeA) {
+		if e.Type != corev1.EventTypeWarning || e.Source.Component != app.EventComponent || !strings.Contains(e.Message, nodeA) {
 			t.Errorf("conflict event on %s: %s %s from %q: %q; want a warning from %s naming the holder %s",
-				b1.pvc, e.Type, e.Reason, e.Source.Component, e.Message, driver.EventComponent, nodeA)
+				b1.pvc, e.Type, e.Reason, e.Source.Component, e.Message, app.EventComponent, nodeA)
 		}
 	}
 	first.kill()

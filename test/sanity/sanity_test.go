@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 
+	"github.com/rds-csi/rds-csi/internal/app"
 	"github.com/rds-csi/rds-csi/pkg/driver"
 )
 
@@ -38,7 +39,7 @@ func startDriver(t *testing.T, mode driver.Mode, dir string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- driver.Run(ctx, driver.Config{
+		done <- app.Run(ctx, app.Config{
 			Mode: mode, Endpoint: "unix://" + sock, NodeID: "sanity-node", Version: "sanity",
 			RDSSimulatorDir: filepath.Join(dir, "rds"), BasePath: "pool/k8s",
 		})
