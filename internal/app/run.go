@@ -189,7 +189,7 @@ func newInitiator(cfg Config, sim *rdssim.Simulator, volumes *volume.Manager, lo
 // still be detachable).
 func simulatorFiles(sim *rdssim.Simulator, volumes *volume.Manager, loc volume.Location) nvme.BackingFileResolver {
 	return func(ctx context.Context, nqn string) (string, error) {
-		id, ok := strings.CutPrefix(nqn, volume.NQNPrefix)
+		id, ok := strings.CutPrefix(nqn, nvme.NQNPrefix)
 		if !ok || rds.ValidName(id) != nil {
 			return "", fmt.Errorf("NQN %q is not one of this driver's", nqn)
 		}

@@ -15,7 +15,7 @@ import (
 // written by hand, or by a driver that did not record it) gets that one.
 func parseStageRequest(id string, req *csi.NodeStageVolumeRequest) (node.StageRequest, error) {
 	vc := req.GetVolumeContext()
-	nqn := node.VolumeNQN(id)
+	nqn := nvme.VolumeNQN(id)
 	if _, ok := vc[nvme.VolumeContextNQN]; !ok {
 		vc = maps.Clone(vc)
 		if vc == nil {

@@ -54,8 +54,3 @@ func New(initiator nvme.Initiator, mounter mount.Mounter, opts Options) (*Servic
 	}
 	return &Service{nodeID: opts.NodeID, initiator: initiator, mounter: mounter, metrics: opts.Metrics}, nil
 }
-
-// VolumeNQN is the NQN of a volume: the RDS exports every disk this driver makes under nvme.NQNPrefix
-// followed by the disk's slot, which is the volume id. Unstage has no volume context, so this is how the
-// node finds the subsystem to disconnect; it can only ever name one of this driver's subsystems.
-func VolumeNQN(id string) string { return nvme.NQNPrefix + id }

@@ -38,7 +38,7 @@ func (n *Service) Publish(ctx context.Context, p PublishRequest) error {
 		return fmt.Errorf("%w: nothing is mounted at the staging path %s; NodeStageVolume must succeed first", ErrNotStaged, p.Staging)
 	}
 	if p.SingleWriter {
-		dev, err := n.currentDevice(ctx, VolumeNQN(p.ID))
+		dev, err := n.currentDevice(ctx, nvme.VolumeNQN(p.ID))
 		if err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func (n *Service) Publish(ctx context.Context, p PublishRequest) error {
 // publishBlock binds the NQN's device, resolved now, onto the target file: a device name remembered from
 // the stage may belong to another namespace after a reconnect.
 func (n *Service) publishBlock(ctx context.Context, p PublishRequest) error {
-	nqn := VolumeNQN(p.ID)
+	nqn := nvme.VolumeNQN(p.ID)
 	dev, err := n.currentDevice(ctx, nqn)
 	if err != nil {
 		return err

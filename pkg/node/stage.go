@@ -140,7 +140,7 @@ func (n *Service) undoConnect(ctx context.Context, s StageRequest) {
 // while this one still has its filesystem mounted. Refusing keeps the CO retrying until the mounts are gone.
 // The staging mount is left alone then too, so the volume stays in one consistent state.
 func (n *Service) Unstage(ctx context.Context, id, staging string) error {
-	nqn := VolumeNQN(id)
+	nqn := nvme.VolumeNQN(id)
 	dev, err := n.currentDevice(ctx, nqn)
 	if err != nil {
 		return err

@@ -93,7 +93,7 @@ type Problem struct {
 //
 // A volume that is neither connected nor mounted at a given path is not on this node (NotFound).
 func (n *Service) Health(ctx context.Context, id, staging, published string) ([]Problem, error) {
-	nqn := VolumeNQN(id)
+	nqn := nvme.VolumeNQN(id)
 	state, err := n.initiator.State(ctx, nqn)
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ type ExpandRequest struct {
 // Expand rescans the namespace, waits until the device has the size the controller gave the disk and
 // grows the filesystem on it. A block volume has nothing to grow: the pod sees the new size at once.
 func (n *Service) Expand(ctx context.Context, e ExpandRequest) (int64, error) {
-	nqn := VolumeNQN(e.ID)
+	nqn := nvme.VolumeNQN(e.ID)
 	block, err := n.publishedPath(e.Path)
 	if err != nil {
 		return 0, err

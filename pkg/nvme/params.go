@@ -13,7 +13,17 @@ import (
 // RDS (`nqn.2000-02.com.mikrotik:<volume id>`). The node only connects to and
 // disconnects from NQNs carrying it: a node may boot from NVMe-oF itself, and
 // a subsystem we did not create is never ours to tear down.
+//
+// It is the one definition of the prefix: pkg/volume exports disks under
+// VolumeNQN and lists them by it too. Existing users' volumes carry it, so it
+// never changes.
 const NQNPrefix = "nqn.2000-02.com.mikrotik:"
+
+// VolumeNQN is the NQN a volume is exported under: NQNPrefix followed by the
+// disk's slot, which is the volume id. Unstage has no volume context, so this
+// is how the node finds the subsystem to disconnect; it can only ever name one
+// of this driver's subsystems.
+func VolumeNQN(id string) string { return NQNPrefix + id }
 
 // Keys of the volume context the controller fills for every volume.
 const (
@@ -25,7 +35,8 @@ const (
 	VolumeContextKeepAliveTmo   = "keepAliveTmo"
 )
 
-// DefaultPort is the NVMe/TCP port the RDS exports on.
+// DefaultPort is the NVMe/TCP port the RDS exports on, and the driver's
+// default for --nvme-port: the one definition of it.
 const DefaultPort = 4420
 
 // maxNQNLength is the NVMe base specification limit for an NQN (223 bytes).

@@ -3,14 +3,12 @@ package volume
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
+	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/rds"
 )
-
-// NQNPrefix is the NVMe Qualified Name prefix of every disk this driver exports. Existing users' volumes
-// carry it, so it never changes.
-const NQNPrefix = "nqn.2000-02.com.mikrotik:"
 
 // DiskFileName is the name of the backing file inside a volume's subvolume.
 const DiskFileName = "disk.img"
@@ -62,7 +60,11 @@ func (l Location) FilePath(id string, layout Layout) string {
 }
 
 // NQN is the NVMe subsystem name the volume is exported under.
-func NQN(id string) string { return NQNPrefix + id }
+// The prefix is nvme.NQNPrefix, defined once for the controller and the node.
+func NQN(id string) string { return nvme.VolumeNQN(id) }
+
+// ourNQNs is the RouterOS regular expression (`~`) of this driver's NQNs: nvme.NQNPrefix at the start.
+var ourNQNs = "^" + regexp.QuoteMeta(nvme.NQNPrefix)
 
 // Volume is a volume as the RDS really has it.
 type Volume struct {

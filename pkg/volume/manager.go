@@ -191,7 +191,7 @@ func (m *Manager) disks(ctx context.Context, where ...rds.Filter) ([]rds.Disk, e
 
 // List returns every volume of this driver on the RDS, sorted by id.
 func (m *Manager) List(ctx context.Context) ([]Volume, error) {
-	disks, err := m.disks(ctx, rds.Match("nvme-tcp-server-nqn", `^nqn\.2000-02\.com\.mikrotik:`))
+	disks, err := m.disks(ctx, rds.Match("nvme-tcp-server-nqn", ourNQNs))
 	if err != nil {
 		return nil, err
 	}
