@@ -370,16 +370,25 @@ func (m *Manager) Stats() Stats {
 	return s
 }
 
-// holderCountLocked is len(holdersLocked) and the newest attach time, without allocating.
+// holderCountLocked counts the holders and finds the newest attach time, without allocating.
 func (m *Manager) holderCountLocked(volumeID string) (n int, newest time.Time) {
-	st := m.vols[volumeID]
-	see := func(t time.Time) {
+	m.forEachHolderLocked(volumeID, func(_ string, since time.Time) {
 		n++
-		if t.After(newest) {
-			newest = t
+		if since.After(newest) {
+			newest = since
 		}
-	}
-	for node, t := range m.kubeHoldersLocked(volumeID) {
+	})
+	return n, newest
+}
+
+// forEachHolderLocked is the holder-merge rule, written once: a volume is held by the nodes whose
+// VolumeAttachment says attached, minus the nodes this process released since, plus the nodes this
+// process granted that Kubernetes does not confirm yet, each since its earliest known attach. fn sees
+// every holder once, in no particular order.
+func (m *Manager) forEachHolderLocked(volumeID string, fn func(node string, since time.Time)) {
+	st := m.vols[volumeID]
+	kube := m.kubeHoldersLocked(volumeID)
+	for node, t := range kube {
 		if st != nil {
 			if _, released := st.released[node]; released {
 				continue
@@ -388,20 +397,19 @@ func (m *Manager) holderCountLocked(volumeID string) (n int, newest time.Time) {
 				t = local
 			}
 		}
-		see(t)
+		fn(node, t)
 	}
-	if st != nil {
-		kube := m.kubeHoldersLocked(volumeID)
-		for node, t := range st.local {
-			if _, counted := kube[node]; counted {
-				if _, released := st.released[node]; !released {
-					continue
-				}
+	if st == nil {
+		return
+	}
+	for node, t := range st.local {
+		if _, confirmed := kube[node]; confirmed {
+			if _, released := st.released[node]; !released {
+				continue // seen above, with the earlier of the two times
 			}
-			see(t)
 		}
+		fn(node, t)
 	}
-	return n, newest
 }
 
 // state returns the volume's local state, creating it.
@@ -421,49 +429,28 @@ func (m *Manager) gcLocked(volumeID string) {
 	}
 }
 
-// holdersLocked merges Kubernetes' holders (minus the nodes this process released) with the
-// local grants, oldest attach first.
+// holdersLocked lists the holders (forEachHolderLocked), oldest attach first.
 func (m *Manager) holdersLocked(volumeID string) []NodeAttachment {
-	st := m.vols[volumeID]
-	kube := m.kubeHoldersLocked(volumeID)
-	if st == nil && len(kube) == 0 {
+	most := len(m.kubeHoldersLocked(volumeID))
+	if st := m.vols[volumeID]; st != nil {
+		most += len(st.local)
+	}
+	if most == 0 {
 		return nil
 	}
-	switch {
-	case st == nil:
-		// The common case at scale (every volume confirmed by Kubernetes): no merge needed.
-		return sortedHolders(kube)
-	case len(kube) == 0:
-		return sortedHolders(st.local)
+	out := make([]NodeAttachment, 0, most)
+	m.forEachHolderLocked(volumeID, func(node string, since time.Time) {
+		out = append(out, NodeAttachment{Node: node, AttachedAt: since})
+	})
+	if len(out) == 0 {
+		return nil
 	}
-	since := make(map[string]time.Time, len(kube)+2)
-	for node, t := range kube {
-		if st != nil {
-			if _, released := st.released[node]; released {
-				continue
-			}
-		}
-		since[node] = t
-	}
-	if st != nil {
-		for node, t := range st.local {
-			if old, ok := since[node]; !ok || t.Before(old) {
-				since[node] = t
-			}
-		}
-	}
-	return sortedHolders(since)
+	sortHolders(out)
+	return out
 }
 
-// sortedHolders lists node → attach time oldest first (then by name); nil when empty.
-func sortedHolders(since map[string]time.Time) []NodeAttachment {
-	if len(since) == 0 {
-		return nil
-	}
-	out := make([]NodeAttachment, 0, len(since))
-	for node, t := range since {
-		out = append(out, NodeAttachment{Node: node, AttachedAt: t})
-	}
+// sortHolders sorts holders oldest first (then by name).
+func sortHolders(out []NodeAttachment) {
 	if len(out) > 1 {
 		sort.Slice(out, func(i, j int) bool {
 			if !out[i].AttachedAt.Equal(out[j].AttachedAt) {
@@ -472,7 +459,6 @@ func sortedHolders(since map[string]time.Time) []NodeAttachment {
 			return out[i].Node < out[j].Node
 		})
 	}
-	return out
 }
 
 // modeLocked is the volume's mode: the stricter of its PV's and the local grants'.
