@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/kubernetes-csi/csi-lib-utils/protosanitizer"
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
@@ -214,16 +213,4 @@ func listen(endpoint string) (net.Listener, error) {
 		return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
 	}
 	return net.Listen("unix", path)
-}
-
-// logRPC logs every request and error with secrets stripped by protosanitizer.
-func logRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	klog.V(4).InfoS("gRPC call", "method", info.FullMethod, "request", protosanitizer.StripSecrets(req))
-	resp, err := handler(ctx, req)
-	if err != nil {
-		klog.ErrorS(err, "gRPC call failed", "method", info.FullMethod)
-	} else {
-		klog.V(5).InfoS("gRPC call done", "method", info.FullMethod, "response", protosanitizer.StripSecrets(resp))
-	}
-	return resp, err
 }
