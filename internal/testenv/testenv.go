@@ -24,6 +24,7 @@ func Missing(tb testing.TB, what string) {
 	tb.Helper()
 	if InCI() {
 		tb.Fatalf("CI=true, but this test cannot run: %s", what)
+		return
 	}
 	tb.Skip(what)
 }
@@ -56,5 +57,35 @@ func RequireLoopDevices(tb testing.TB, why string) {
 	RequireRoot(tb, why)
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		Missing(tb, why+" needs loop devices: "+err.Error())
+	}
+}
+
+// CapSysResource is the bit of CAP_SYS_RESOURCE (linux/capability.h), which online ext4 growth needs: the
+// kernel answers EXT4_IOC_RESIZE_FS with EPERM without it, even to root.
+const CapSysResource = 24
+
+// HasCapability reports whether the process has the capability bit in its effective set
+// (/proc/self/status CapEff); false when that cannot be read.
+func HasCapability(bit uint) bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			eff, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && eff&(1<<bit) != 0
+		}
+	}
+	return false
+}
+
+// SkipIfLacksCapability skips tb when err is the symptom of a missing capability and the process does lack
+// it: both must hold, so any other failure with similar words still fails the test. It is a plain skip
+// under CI too: a capability the host lane's sandbox cannot grant is the VM lane's to cover.
+func SkipIfLacksCapability(tb testing.TB, err error, bit uint, capName, symptom, coveredBy string) {
+	tb.Helper()
+	if err != nil && strings.Contains(err.Error(), symptom) && !HasCapability(bit) {
+		tb.Skipf("this process lacks %s (%q); %s covers it: %v", capName, symptom, coveredBy, err)
 	}
 }
