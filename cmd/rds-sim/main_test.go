@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // The test binary doubles as rds-sim: with RDS_SIM_RUN_MAIN=1 it runs main,
@@ -219,9 +221,10 @@ func TestFlagErrors(t *testing.T) {
 // TestOpenSSHClient is the smoke test of the brief: the stock OpenSSH client,
 // with the generated key and known_hosts, runs a command and sees exit codes.
 func TestOpenSSHClient(t *testing.T) {
+	testenv.RequireTools(t, "apt-get install -y openssh-client", "ssh")
 	sshPath, err := exec.LookPath("ssh")
 	if err != nil {
-		t.Skip("needs the OpenSSH client (apt-get install -y openssh-client)")
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	p := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/rds-csi/rds-csi/internal/testenv"
 	"github.com/rds-csi/rds-csi/pkg/driver"
 )
 
@@ -41,17 +42,9 @@ type loopEnv struct {
 
 func newLoopEnv(t *testing.T) *loopEnv {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the loop-device lifecycle needs root for loop devices and mount")
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("the loop-device lifecycle needs /dev/loop-control: %v", err)
-	}
-	for _, tool := range []string{"losetup", "blkid", "mount", "umount", "mkfs.ext4", "mkfs.xfs", "xfs_growfs", "resize2fs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the loop-device lifecycle needs %s (apt-get install -y util-linux e2fsprogs xfsprogs)", tool)
-		}
-	}
+	testenv.RequireLoopDevices(t, "the loop-device lifecycle (loop devices and mount)")
+	testenv.RequireTools(t, "apt-get install -y util-linux e2fsprogs xfsprogs",
+		"losetup", "blkid", "mount", "umount", "mkfs.ext4", "mkfs.xfs", "xfs_growfs", "resize2fs")
 	dir := t.TempDir()
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real
@@ -437,9 +430,9 @@ func TestNodeLifecycleOnLoopDevices(t *testing.T) {
 			}
 			resp, err := e.node.NodeExpandVolume(rpcCtx(t), &csi.NodeExpandVolumeRequest{VolumeId: v.id, VolumePath: v.target,
 				CapacityRange: &csi.CapacityRange{RequiredBytes: 2 * loopGiB}, VolumeCapability: v.cap, StagingTargetPath: v.staging})
-			if err != nil && fsType == "ext4" && strings.Contains(err.Error(), "Permission denied") {
-				t.Skipf("online ext4 growth needs CAP_SYS_RESOURCE, which this host lacks (resize2fs: EPERM); "+
-					"the VM lane (make e2e-nvme) covers it: %v", err)
+			if fsType == "ext4" {
+				testenv.SkipIfLacksCapability(t, err, testenv.CapSysResource, "CAP_SYS_RESOURCE (online ext4 growth)",
+					"Permission denied to resize filesystem", "the VM lane (make e2e-nvme)")
 			}
 			if err != nil {
 				t.Fatal(err)

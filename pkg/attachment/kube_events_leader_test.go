@@ -3,6 +3,7 @@ package attachment
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,16 +94,24 @@ func TestKubeLeaderElectionRunsLoopsOnOneReplica(t *testing.T) {
 		le     *LeaderElection
 		cancel context.CancelFunc
 		done   chan struct{}
+		// sawLeader is closed when the replica has observed a leader other than itself.
+		sawLeader chan struct{}
 	}
 	start := func(name string) *replica {
-		r := &replica{name: name, sink: &recordingSink{}, done: make(chan struct{})}
+		r := &replica{name: name, sink: &recordingSink{}, done: make(chan struct{}), sawLeader: make(chan struct{})}
+		var once sync.Once
 		m, _ := startManager(t, ours)
 		m.window = time.Second // the VolumeAttachments are older than that by the first check
 		m.SetEventSink(r.sink)
 		// A long lease, so that a loaded CI machine never loses it through late renewals; the
 		// fail-over stays fast because a stopping leader releases the lease.
 		r.le = &LeaderElection{Client: cl.Client, Namespace: "default", LeaseName: lease, Identity: name,
-			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 100 * time.Millisecond}
+			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 100 * time.Millisecond,
+			OnNewLeader: func(identity string) {
+				if identity != name {
+					once.Do(func() { close(r.sawLeader) })
+				}
+			}}
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
 		go func() {
@@ -139,7 +148,13 @@ func TestKubeLeaderElectionRunsLoopsOnOneReplica(t *testing.T) {
 	eventually(t, "replica-a to lead", a.le.IsLeader, func() string { return "not leader" })
 	b := start("replica-b")
 	eventually(t, "the leader to warn", func() bool { return warnings(a) == 1 }, func() string { return strings.Join(a.sink.reasons(), ",") })
-	time.Sleep(time.Second) // the standby keeps campaigning meanwhile
+	// The standby has read the lease and found replica-a holding it: it campaigned and lost, so it must
+	// neither lead nor have run the loops.
+	select {
+	case <-b.sawLeader:
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica-b never observed replica-a's lease")
+	}
 	if b.le.IsLeader() || warnings(b) != 0 {
 		t.Fatalf("the standby leads (%v) or warned (%d times)", b.le.IsLeader(), warnings(b))
 	}

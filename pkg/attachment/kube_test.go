@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/rds-csi/rds-csi/internal/testenv"
 	"github.com/rds-csi/rds-csi/test/kubeenv"
 )
 
@@ -266,7 +267,7 @@ func TestKubeStartupAPICallsAreConstant(t *testing.T) {
 // Run: hack/kube/with-apiserver.sh go test -run '^$' -bench KubeRebuild -benchtime 5x ./pkg/attachment
 func BenchmarkKubeRebuild5000(b *testing.B) {
 	if !kubeenv.Available() {
-		b.Skip(kubeenv.SkipReason)
+		testenv.Missing(b, kubeenv.SkipReason)
 	}
 	_, ours := rebuildFixture(b)
 	cfg := kubeenv.RestConfig(b)

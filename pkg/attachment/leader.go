@@ -28,6 +28,10 @@ type LeaderElection struct {
 	// Durations of client-go's leader election; 15s, 10s and 2s when zero.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 
+	// OnNewLeader, when set, is told the identity of each leader this replica observes (its own
+	// included), as client-go reports them; a standby's first call is proof it has read the lease.
+	OnNewLeader func(identity string)
+
 	// Leadership is true while this replica holds the lease and runs the loops (IsLeader).
 	Leadership
 }
@@ -99,6 +103,11 @@ func (le *LeaderElection) Run(ctx context.Context, lead func(ctx context.Context
 				defer close(done)
 				klog.InfoS("Became leader", "lease", le.Namespace+"/"+le.LeaseName, "identity", id)
 				le.Lead(leadCtx, lead)
+			},
+			OnNewLeader: func(identity string) {
+				if le.OnNewLeader != nil {
+					le.OnNewLeader(identity)
+				}
 			},
 			OnStoppedLeading: func() {
 				if le.stepDown() {

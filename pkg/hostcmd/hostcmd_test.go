@@ -3,23 +3,20 @@ package hostcmd
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	utilexec "k8s.io/utils/exec"
 	testingexec "k8s.io/utils/exec/testing"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
-// requireTools skips a test that runs real programs the machine lacks.
+// requireTools stops a test that runs real programs the machine lacks (testenv.Missing).
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s in PATH (apt-get install -y coreutils dash)", tool)
-		}
-	}
+	testenv.RequireTools(t, "apt-get install -y coreutils dash", tools...)
 }
 
 // TestRunRealCommands runs real programs: what a tool prints and how it exits must reach the

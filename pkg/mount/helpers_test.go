@@ -14,6 +14,8 @@ import (
 
 	utilexec "k8s.io/utils/exec"
 	testingexec "k8s.io/utils/exec/testing"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // recordingExec records every command (and fails the test if one runs
@@ -89,20 +91,12 @@ func (r *recordingExec) reset() {
 	r.mu.Unlock()
 }
 
-// requireRoot skips tests that need real loop devices and mounts.
+// requireRoot stops tests that need real loop devices and mounts (testenv.Missing) where they cannot run.
 func requireRoot(t testing.TB, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root and /dev/loop-control: not running as root")
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("needs root and /dev/loop-control: %v", err)
-	}
-	for _, tool := range append([]string{"losetup", "blkid", "mount", "umount"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s in PATH (apt-get install -y util-linux e2fsprogs xfsprogs)", tool)
-		}
-	}
+	testenv.RequireLoopDevices(t, "loop devices and mounts")
+	testenv.RequireTools(t, "apt-get install -y util-linux e2fsprogs xfsprogs",
+		append([]string{"losetup", "blkid", "mount", "umount"}, tools...)...)
 }
 
 // loopDevice attaches a sparse file of size bytes to a loop device that is

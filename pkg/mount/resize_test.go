@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // growLoop grows the backing file and makes the loop device see it, the loop
@@ -120,10 +122,8 @@ func TestResizeExt4Online(t *testing.T) {
 	before, _ := m.FilesystemStats(target)
 	growLoop(t, dev, file, 384<<20)
 	err := m.ResizeFilesystem(ctx, dev, target)
-	if err != nil && strings.Contains(err.Error(), "Permission denied") {
-		t.Skipf("online ext4 growth needs CAP_SYS_RESOURCE, which this host's sandbox lacks (resize2fs: EPERM); "+
-			"it runs in the VM lane (make e2e-nvme): %v", err)
-	}
+	testenv.SkipIfLacksCapability(t, err, testenv.CapSysResource, "CAP_SYS_RESOURCE (online ext4 growth)",
+		"Permission denied to resize filesystem", "the VM lane (make e2e-nvme)")
 	if err != nil {
 		t.Fatal(err)
 	}

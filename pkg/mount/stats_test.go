@@ -2,12 +2,15 @@ package mount
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // TestFilesystemStats compares statfs figures with df's for the same
@@ -55,7 +58,7 @@ func dfFigures(t *testing.T, path string) [6]int64 {
 	t.Helper()
 	out, err := exec.Command("df", "-B1", "--output=size,used,avail,itotal,iused,iavail", path).Output()
 	if err != nil {
-		t.Skipf("needs GNU df with --output: %v", err)
+		testenv.Missing(t, fmt.Sprintf("needs GNU df with --output (apt-get install -y coreutils): %v", err))
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	fields := strings.Fields(lines[len(lines)-1])

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // resolverFor maps NQNs to files the way the simulator does.
@@ -99,18 +100,11 @@ func TestLoopRefusesForeignNQN(t *testing.T) {
 	rec.expectCalls()
 }
 
-// requireLoopDevices skips unless real loop devices can be attached.
+// requireLoopDevices stops the test (testenv.Missing) unless real loop devices can be attached.
 func requireLoopDevices(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root and /dev/loop-control: not running as root")
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("needs root and /dev/loop-control: %v", err)
-	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("needs losetup (util-linux) in PATH")
-	}
+	testenv.RequireLoopDevices(t, "attaching loop devices")
+	testenv.RequireTools(t, "apt-get install -y util-linux", "losetup")
 }
 
 // detachOnCleanup makes sure a failing test leaves no loop device behind.

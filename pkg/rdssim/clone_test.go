@@ -2,10 +2,13 @@ package rdssim
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // sparseSource makes a 64 MiB file with two small data regions and holes.
@@ -118,12 +121,8 @@ func TestCopyTree(t *testing.T) {
 // XFS image (reflink=1) on a loop device, which takes root, mkfs.xfs and a
 // free loop device.
 func TestCloneFileReflink(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount an XFS loop image with reflink support")
-	}
-	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
-		t.Skip("needs mkfs.xfs (xfsprogs) to make a filesystem with reflink support")
-	}
+	testenv.RequireLoopDevices(t, "mounting an XFS loop image with reflink support")
+	testenv.RequireTools(t, "apt-get install -y xfsprogs util-linux", "mkfs.xfs", "mount", "umount")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "xfs.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
@@ -140,7 +139,7 @@ func TestCloneFileReflink(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Skipf("needs loop devices to mount an XFS image: mount: %v %s", err, out)
+		testenv.Missing(t, fmt.Sprintf("needs loop devices to mount an XFS image: mount: %v %s", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {

@@ -3,6 +3,7 @@ package rdssim
 import (
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -119,7 +120,8 @@ func TestFaultDropAfter(t *testing.T) {
 }
 
 func TestFaultHang(t *testing.T) {
-	s := startSim(t, Config{Faults: []Fault{{Kind: FaultHang, Match: "/disk print"}}})
+	hung := &logWatch{want: "rds-sim: fault hang user=admin /disk print", seen: make(chan struct{})}
+	s := startSim(t, Config{Faults: []Fault{{Kind: FaultHang, Match: "/disk print"}}, Log: hung})
 	c := dial(t, s)
 	sess, err := c.NewSession()
 	if err != nil {
@@ -132,10 +134,13 @@ func TestFaultHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { done <- sess.Wait() }()
+	// The simulator says when it starts to hang; the script has not ended then, and it does not end
+	// while the other session below runs.
+	hung.wait(t)
 	select {
 	case err := <-done:
 		t.Fatalf("hung command answered: %v", err)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	// Other sessions on the same connection still work while one hangs.
 	if out := mustRun(t, c, ":put alive"); out != "alive\r\n" {
@@ -156,7 +161,8 @@ func TestFaultHang(t *testing.T) {
 }
 
 func TestFaultHangDoesNotBlockClose(t *testing.T) {
-	s := startSim(t, Config{Faults: []Fault{{Kind: FaultHang}}})
+	hung := &logWatch{want: "rds-sim: fault hang user=admin :put x", seen: make(chan struct{})}
+	s := startSim(t, Config{Faults: []Fault{{Kind: FaultHang}}, Log: hung})
 	c := dial(t, s)
 	sess, err := c.NewSession()
 	if err != nil {
@@ -165,7 +171,7 @@ func TestFaultHangDoesNotBlockClose(t *testing.T) {
 	if err := sess.Start(":put x"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	hung.wait(t) // Close must not wait for a command that is hanging now
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	select {
@@ -197,5 +203,38 @@ func TestFaultExitZero(t *testing.T) {
 	}
 	if _, status := run(t, c, `/file remove nothing`); status != 0 {
 		t.Errorf("exit-zero@/file not applied: status %d", status)
+	}
+}
+
+// logWatch is the simulator's command log, which closes seen once a line containing want was written: a
+// test waits for what the simulator did instead of sleeping.
+type logWatch struct {
+	want string
+	seen chan struct{}
+
+	mu   sync.Mutex
+	log  strings.Builder
+	once sync.Once
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.log.Write(p)
+	if strings.Contains(w.log.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+// wait waits (at most 10 s) for the line.
+func (w *logWatch) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.seen:
+	case <-time.After(10 * time.Second):
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		t.Fatalf("the simulator never logged %q; its log:\n%s", w.want, w.log.String())
 	}
 }

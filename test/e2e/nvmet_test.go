@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rds-csi/rds-csi/internal/testenv"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
 )
 
@@ -20,7 +21,7 @@ import (
 // Unexport leaves nothing in configfs.
 func TestNVMetExporter(t *testing.T) {
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testenv.Missing(t, skipReason)
 	}
 	const (
 		nqn  = "nqn.2026-01.io.rds-csi.e2e:nvmet-exporter"

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/rds-csi/rds-csi/internal/testenv"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
 )
 
@@ -88,7 +89,7 @@ func TestMain(m *testing.M) {
 func need(t *testing.T) *stack {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testenv.Missing(t, skipReason)
 	}
 	if env == nil {
 		t.Fatalf("the simulator and driver did not start: %v", envErr)

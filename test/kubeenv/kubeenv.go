@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // EnvKubeconfig names the variable holding the kubeconfig of the test API server.
@@ -47,7 +49,7 @@ func RestConfig(tb testing.TB) *rest.Config {
 	tb.Helper()
 	path := os.Getenv(EnvKubeconfig)
 	if path == "" {
-		tb.Skip(SkipReason)
+		testenv.Missing(tb, SkipReason)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {

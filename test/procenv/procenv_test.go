@@ -6,15 +6,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // TestOutputCollectsAProcessWhileItRuns gives Output to a real process as both stdout and stderr (two
 // copying goroutines, as exec.Cmd uses for a non-file writer) while the test reads it concurrently; run
 // with -race, a missing lock fails.
 func TestOutputCollectsAProcessWhileItRuns(t *testing.T) {
+	testenv.RequireTools(t, "apt-get install -y dash", "sh")
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh in PATH")
+		t.Fatal(err)
 	}
 	const lines = 200
 	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo out$i; echo err$i >&2; i=$((i+1)); done`, lines)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rds-csi/rds-csi/internal/testenv"
 )
 
 // TestSanityBinary runs the upstream csi-sanity command against the rds-csi binary as users run it
@@ -19,9 +21,7 @@ import (
 // the package linked into this test. RDS_CSI_BINARY and CSI_SANITY_BINARY name prebuilt binaries;
 // otherwise both are built from the module's source.
 func TestSanityBinary(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip(needRoot)
-	}
+	testenv.RequireRoot(t, needRoot)
 	requireNodeTools(t)
 	driverBin := binary(t, "RDS_CSI_BINARY", "github.com/rds-csi/rds-csi/cmd/rds-csi")
 	sanityBin := binary(t, "CSI_SANITY_BINARY", "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity")

@@ -23,14 +23,15 @@ import (
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 
 	"github.com/rds-csi/rds-csi/internal/app"
+	"github.com/rds-csi/rds-csi/internal/testenv"
 	"github.com/rds-csi/rds-csi/pkg/driver"
 )
 
 // testVolumeSize keeps mkfs and the sparse files small; the simulator's minimum volume is 1 GiB.
 const testVolumeSize = 1 << 30
 
-// needRoot is the reason given wherever loop devices and mounts are needed and the test is not root.
-const needRoot = "csi-sanity node specs need root for loop devices and mount"
+// needRoot says what needs root wherever loop devices and mounts are needed.
+const needRoot = "csi-sanity's node specs (loop devices and mount)"
 
 // startDriver runs the driver in-process with an embedded simulator in dir and returns its socket path.
 func startDriver(t *testing.T, mode driver.Mode, dir string) string {
@@ -88,9 +89,7 @@ func sanityConfig(sock, base string) sanity.TestConfig {
 // TestSanity runs the whole suite, Identity, Controller and Node, against the driver in all mode with the
 // embedded simulator, whose volumes the node attaches as loop devices.
 func TestSanity(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip(needRoot)
-	}
+	testenv.RequireRoot(t, needRoot)
 	requireNodeTools(t)
 	dir := t.TempDir()
 	cleanupNodeState(t, dir)
@@ -119,17 +118,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// requireNodeTools skips when a tool the node service runs is missing.
+// requireNodeTools stops the test (testenv.Missing) when loop devices or a tool the node service runs are
+// missing.
 func requireNodeTools(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("%s: /dev/loop-control: %v", needRoot, err)
-	}
-	for _, tool := range []string{"losetup", "blkid", "mount", "umount", "mkfs.ext4", "resize2fs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the node service needs %s in PATH (apt-get install -y util-linux e2fsprogs)", tool)
-		}
-	}
+	testenv.RequireLoopDevices(t, needRoot)
+	testenv.RequireTools(t, "apt-get install -y util-linux e2fsprogs", "losetup", "blkid", "mount", "umount", "mkfs.ext4", "resize2fs")
 }
 
 // cleanupNodeState checks, when the test ends, that the driver left no mount under dir and no loop device
