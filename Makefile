@@ -25,17 +25,17 @@ test: deps build
 	hack/test.sh $(TESTFLAGS)
 
 unit:
-	$(GOTEST) $(TESTFLAGS) ./pkg/... ./cmd/...
+	$(GOTEST) $(TESTFLAGS) ./pkg/... ./cmd/... ./internal/...
 
 sanity: build
 	$(GOTEST) $(TESTFLAGS) -v ./test/sanity/...
 
-# The Kubernetes lane alone, against a fresh etcd + kube-apiserver: the attachment manager, the driver's node
+# The Kubernetes lane alone, against a fresh etcd + kube-apiserver: the attachment manager, the controller's node
 # check, and the controller binary end to end (test/kube).
 test-kube: build
 	RDS_CSI_BINARY=$(CURDIR)/$(BIN)/rds-csi hack/kube/with-apiserver.sh sh -c '\
 		$(GOTEST) $(TESTFLAGS) ./test/kube/... ./test/kubeenv/... ./pkg/attachment/... && \
-		$(GOTEST) $(TESTFLAGS) -run Kube ./pkg/driver/...'
+		$(GOTEST) $(TESTFLAGS) -run Kube ./internal/app/...'
 
 lint:
 	hack/lint.sh

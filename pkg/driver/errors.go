@@ -17,7 +17,7 @@ import (
 )
 
 // toStatus maps a domain error to its gRPC status: the one place where codes are decided
-// (docs/architecture.md, "Where each rule lives"). An error that already is a status (from validation)
+// (docs/architecture.md §6). An error that already is a status (from validation)
 // keeps its code. The message is the error's own text, which carries the RouterOS words but never a secret
 // (the SSH key never enters an error).
 func toStatus(err error) error {

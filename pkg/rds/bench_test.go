@@ -8,7 +8,7 @@ import (
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
 )
 
-// Round trips are what a PVC waits for (design §3). These benchmarks show the cost of one Run over
+// Round trips are what a PVC waits for (docs/architecture.md §3). These benchmarks show the cost of one Run over
 // loopback SSH: the transport alone (test server), a real RouterOS-shaped read (simulator), and a create
 // with its read-back as one script versus one exec per command.
 

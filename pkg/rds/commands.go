@@ -191,7 +191,7 @@ func PrintSubvolumes(where ...Filter) (Cmd, error) {
 	return printCmd("/disk/btrfs/subvolume/print", "subvolume.print", where)
 }
 
-// printCmd builds `<print> detail [where ...]`; printWord is spelled as in routeros.md.
+// printCmd builds `<print> detail [where ...]`; printWord is spelled as in docs/routeros.md.
 func printCmd(printWord, verb string, where []Filter) (Cmd, error) {
 	f := All(where...)
 	if f.err != nil {

@@ -65,7 +65,7 @@ func (e *CommandError) Is(target error) bool { return target == e.Kind }
 // Unwrap returns the kind.
 func (e *CommandError) Unwrap() error { return e.Kind }
 
-// errorTexts maps what RouterOS prints on a failure (routeros.md §1) to a kind; the first match wins.
+// errorTexts maps what RouterOS prints on a failure (docs/routeros.md §1) to a kind; the first match wins.
 var errorTexts = []struct {
 	re   *regexp.Regexp
 	kind error

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// binaryUnits are the size suffixes RouterOS prints or accepts; all are 1024-based (routeros.md §1.1).
+// binaryUnits are the size suffixes RouterOS prints or accepts; all are 1024-based (docs/routeros.md §1.1).
 var binaryUnits = map[string]int64{
 	"": 1, "B": 1,
 	"K": 1 << 10, "k": 1 << 10, "KiB": 1 << 10, "kiB": 1 << 10,

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// timeLayouts are the two date styles RouterOS prints (routeros.md §1.3). Month names match regardless of
+// timeLayouts are the two date styles RouterOS prints (docs/routeros.md §1.3). Month names match regardless of
 // case, so "nov/11/2025" parses.
 var timeLayouts = []string{"2006-01-02 15:04:05", "Jan/02/2006 15:04:05"}
 

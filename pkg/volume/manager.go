@@ -1,5 +1,5 @@
 // Package volume is the volume domain of the driver: how a CSI volume maps onto RDS disks, files and btrfs
-// subvolumes (design §2), and the create/delete/expand flows that converge after a crash at any step. It
+// subvolumes (docs/architecture.md §2), and the create/delete/expand flows that converge after a crash at any step. It
 // speaks to the RDS only through the RouterOS interface, and spends one SSH exec per operation on the
 // normal path: the mutations and their read-back run as one RouterOS script.
 package volume

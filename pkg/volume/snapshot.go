@@ -16,7 +16,7 @@ import (
 //
 //	<dir>-snapshots/<source volume id>/<size in bytes>/<snapshot id>
 //
-// on the source volume's pool (design §2). The driver keeps no records of its own: the path carries the
+// on the source volume's pool (docs/architecture.md §2). The driver keeps no records of its own: the path carries the
 // source and its exact size at snapshot time (RouterOS prints file sizes rounded, "10.0GiB", so the size could
 // not be read back exactly otherwise), and the RDS's creation-time is the snapshot's. The snapshots live beside
 // the volumes' directory, not inside it, so that a volume's subvolume never holds another subvolume (btrfs
