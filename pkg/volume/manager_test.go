@@ -237,14 +237,16 @@ func TestCreateRoundsUpAndRefusesOutOfRange(t *testing.T) {
 }
 
 func TestDiskFullIsNoSpaceAndLeavesNothing(t *testing.T) {
-	e := newEnv(t, rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultDiskFull}}}, false)
-	_, err := e.m.Create(context.Background(), e.req("pvc-full", 2*volume.GiB))
-	if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
-		t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
-	}
-	if d, f, s := e.state(t, "pvc-full"); d || f || s {
-		t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.with(rdssim.Fault{Kind: rdssim.FaultDiskFull}), false)
+		_, err := e.m.Create(context.Background(), e.req("pvc-full", 2*volume.GiB))
+		if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
+			t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
+		}
+		if left := e.leftovers(t, "k8s/pvc-full"); len(left) != 0 || len(e.sim.Slots()) != 0 {
+			t.Fatalf("left behind: %v, disks %v", left, e.sim.Slots())
+		}
+	})
 }
 
 func TestPoolTooSmallIsNoSpace(t *testing.T) {
