@@ -71,7 +71,10 @@ func (e *env) parent(rel string) string {
 
 func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	t.Helper()
-	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	sim, err := rdssim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
