@@ -24,30 +24,16 @@ type env struct {
 }
 
 // dialect is one simulator variant of the RouterOS behaviours that are still UNVERIFIED (routeros.md §1,
-// §1.4). The driver must work under each.
+// §1.4): rdssim.Dialects. The driver must work under each.
 type dialect struct {
 	name string
 	cfg  rdssim.Config
 }
 
-// dialects are the variants that matter: the documented one (leaf names and parent=, a label distinct from
-// the mount point, scripts that stop at an error and exit non-zero), names and parent= by path in each
-// combination, scripts that go on after an error, failing execs that exit 0, and the simulator's former
-// dialect (label = mount point, everything by path).
-var dialects = []dialect{
-	{"documented", rdssim.Config{}},
-	{"path-names", rdssim.Config{SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}},
-	{"leaf-names-path-parent", rdssim.Config{SubvolumeParent: rdssim.NamePath}},
-	{"path-names-leaf-parent", rdssim.Config{SubvolumeNames: rdssim.NamePath}},
-	{"scripts-go-on-exit-zero", rdssim.Config{OnError: rdssim.OnErrorContinue, Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}},
-	{"exit-zero", rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}},
-	{"label-is-mount-point", rdssim.Config{PoolLabel: "pool", SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}},
-}
-
 // forDialects runs test once per dialect, as subtests.
 func forDialects(t *testing.T, test func(t *testing.T, d dialect)) {
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { test(t, d) })
+	for _, d := range rdssim.Dialects {
+		t.Run(d.Name, func(t *testing.T) { test(t, dialect{name: d.Name, cfg: d.Apply(rdssim.Config{})}) })
 	}
 }
 
