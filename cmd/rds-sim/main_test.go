@@ -203,6 +203,10 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--data-dir", dir, "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"--data-dir", dir, "--pool-fs", "ext4"}, 1, `pool filesystem "ext4"`},
 		{[]string{"--data-dir", dir, "--listen", "256.0.0.1:1"}, 1, "listen"},
+		{[]string{"--data-dir", dir, "--subvolume-name", "full"}, 2, `subvolume name form "full"`},
+		{[]string{"--data-dir", dir, "--subvolume-parent", "uuid"}, 2, `subvolume name form "uuid"`},
+		{[]string{"--data-dir", dir, "--on-error", "ignore"}, 2, `on-error "ignore"`},
+		{[]string{"--data-dir", dir, "--pool-label", "a b"}, 1, "pool label"},
 		{[]string{"--help"}, 0, "Usage: rds-sim"},
 	}
 	for _, tc := range tests {
@@ -251,5 +255,24 @@ func TestOpenSSHClient(t *testing.T) {
 	}
 	if out, code := openssh("/disk addd"); code != 1 || out != "bad command name addd (line 1 column 7)\r\n" {
 		t.Errorf("failing command: exit %d output %q", code, out)
+	}
+}
+
+// TestDialectFlags: the switches for the UNVERIFIED behaviours reach the simulator.
+func TestDialectFlags(t *testing.T) {
+	dir := t.TempDir()
+	p := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir, "--pool-label", "ocp-storage",
+		"--subvolume-name", "path", "--subvolume-parent", "path", "--on-error", "continue")
+	if out, status := sshExec(t, p.addr, dir, `/disk/btrfs/subvolume/add fs=pool name=k8s/a`); status != 1 ||
+		!strings.Contains(out, "input does not match any value of fs") {
+		t.Errorf("fs= by mount point with a label: %d %q", status, out)
+	}
+	script := "/disk/btrfs/subvolume/add fs=ocp-storage name=k8s/a\n" +
+		"/disk/btrfs/subvolume/add fs=ocp-storage parent=a name=k8s/b\n" + // a leaf: refused by --subvolume-parent path
+		"/disk/btrfs/subvolume/add fs=ocp-storage parent=k8s/a name=k8s/c\n" +
+		`/disk/btrfs/subvolume/print detail where name="k8s/c"`
+	out, status := sshExec(t, p.addr, dir, script)
+	if status != 1 || !strings.Contains(out, "no such item") || !strings.Contains(out, `name="k8s/c" fs=ocp-storage parent="k8s/a"`) {
+		t.Errorf("went on after the error, names by path: %d %q", status, out)
 	}
 }

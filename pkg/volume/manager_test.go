@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +20,47 @@ type env struct {
 	client *rds.Client
 	m      *volume.Manager
 	loc    volume.Location
+	cfg    rdssim.Config
+}
+
+// dialect is one simulator variant of the RouterOS behaviours that are still UNVERIFIED (routeros.md §1,
+// §1.4): rdssim.Dialects. The driver must work under each.
+type dialect struct {
+	name string
+	cfg  rdssim.Config
+}
+
+// forDialects runs test once per dialect, as subtests.
+func forDialects(t *testing.T, test func(t *testing.T, d dialect)) {
+	for _, d := range rdssim.Dialects {
+		t.Run(d.Name, func(t *testing.T) { test(t, dialect{name: d.Name, cfg: d.Apply(rdssim.Config{})}) })
+	}
+}
+
+// with is the dialect's configuration with more faults.
+func (d dialect) with(faults ...rdssim.Fault) rdssim.Config {
+	cfg := d.cfg
+	cfg.Faults = append(append([]rdssim.Fault{}, d.cfg.Faults...), faults...)
+	return cfg
+}
+
+// label is the pool's btrfs label, what fs= takes.
+func (e *env) label() string { return e.sim.PoolLabel() }
+
+// parent is how parent= names the subvolume rel in this simulator's dialect.
+func (e *env) parent(rel string) string {
+	if e.cfg.SubvolumeParent == rdssim.NamePath {
+		return rel
+	}
+	return path.Base(rel)
 }
 
 func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	t.Helper()
-	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	sim, err := rdssim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +87,7 @@ func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc}
+	return &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc, cfg: cfg}
 }
 
 func (e *env) req(id string, size int64) volume.CreateRequest {
@@ -65,23 +102,43 @@ func (e *env) raw(t testing.TB, cmds ...rds.Cmd) {
 	}
 }
 
-// state reports what exists on the RDS for a volume id in the default location.
+// state reports what exists on the RDS for a volume id in the default location, from the simulator's own
+// state and files: never through a console filter, which could match nothing because of the dialect.
 func (e *env) state(t *testing.T, id string) (disk, file, subvolume bool) {
 	t.Helper()
-	ctx := context.Background()
-	d, err := e.client.Disks(ctx, rds.Eq("slot", id))
+	for _, slot := range e.sim.Slots() {
+		disk = disk || slot == id
+	}
+	host, err := e.sim.HostPath(e.loc.FilePath(id, volume.LayoutSubvolume))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := e.client.Files(ctx, rds.Eq("name", e.loc.FilePath(id, volume.LayoutSubvolume)))
+	_, err = os.Stat(host)
+	file = err == nil
+	for _, sv := range e.sim.Subvolumes() {
+		subvolume = subvolume || sv.Path == e.loc.SubvolumeName(id)
+	}
+	return disk, file, subvolume
+}
+
+// leftovers lists what the simulator holds under a path of the pool (its files and directories, from the
+// host filesystem) and the subvolumes at or below it.
+func (e *env) leftovers(t *testing.T, rel string) []string {
+	t.Helper()
+	var out []string
+	host, err := e.sim.HostPath(e.loc.Pool + "/" + rel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := e.client.Subvolumes(ctx, rds.Eq("fs", "pool"), rds.Eq("name", e.loc.SubvolumeName(id)))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Lstat(host); err == nil {
+		out = append(out, "file "+rel)
 	}
-	return len(d) > 0, len(f) > 0, len(s) > 0
+	for _, sv := range e.sim.Subvolumes() {
+		if sv.Path == rel || strings.HasPrefix(sv.Path, rel+"/") {
+			out = append(out, "subvolume "+sv.Path)
+		}
+	}
+	return out
 }
 
 func TestCreateIsOneExecAndExact(t *testing.T) {
@@ -125,24 +182,26 @@ func TestCreateIsOneExecAndExact(t *testing.T) {
 }
 
 func TestCreateIdempotentAndConflicting(t *testing.T) {
-	e := newEnv(t, rdssim.Config{}, false)
-	ctx := context.Background()
-	v1, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
-	if err != nil || *v1 != *v2 {
-		t.Fatalf("repeat: %+v, %v (first %+v)", v2, err, v1)
-	}
-	if _, err := e.m.Create(ctx, e.req("pvc-a", 3*volume.GiB)); !errors.Is(err, volume.ErrAlreadyExists) {
-		t.Fatalf("bigger repeat: %v, want ErrAlreadyExists", err)
-	}
-	other := e.req("pvc-a", 2*volume.GiB)
-	other.Location = volume.Location{Pool: "pool", Dir: "other"}
-	if _, err := e.m.Create(ctx, other); !errors.Is(err, volume.ErrAlreadyExists) {
-		t.Fatalf("other location: %v, want ErrAlreadyExists", err)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.cfg, false)
+		ctx := context.Background()
+		v1, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
+		if err != nil || *v1 != *v2 {
+			t.Fatalf("repeat: %+v, %v (first %+v)", v2, err, v1)
+		}
+		if _, err := e.m.Create(ctx, e.req("pvc-a", 3*volume.GiB)); !errors.Is(err, volume.ErrAlreadyExists) {
+			t.Fatalf("bigger repeat: %v, want ErrAlreadyExists", err)
+		}
+		other := e.req("pvc-a", 2*volume.GiB)
+		other.Location = volume.Location{Pool: "pool", Dir: "other"}
+		if _, err := e.m.Create(ctx, other); !errors.Is(err, volume.ErrAlreadyExists) {
+			t.Fatalf("other location: %v, want ErrAlreadyExists", err)
+		}
+	})
 }
 
 func TestCreateRoundsUpAndRefusesOutOfRange(t *testing.T) {
@@ -167,14 +226,16 @@ func TestCreateRoundsUpAndRefusesOutOfRange(t *testing.T) {
 }
 
 func TestDiskFullIsNoSpaceAndLeavesNothing(t *testing.T) {
-	e := newEnv(t, rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultDiskFull}}}, false)
-	_, err := e.m.Create(context.Background(), e.req("pvc-full", 2*volume.GiB))
-	if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
-		t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
-	}
-	if d, f, s := e.state(t, "pvc-full"); d || f || s {
-		t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.with(rdssim.Fault{Kind: rdssim.FaultDiskFull}), false)
+		_, err := e.m.Create(context.Background(), e.req("pvc-full", 2*volume.GiB))
+		if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
+			t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
+		}
+		if left := e.leftovers(t, "k8s/pvc-full"); len(left) != 0 || len(e.sim.Slots()) != 0 {
+			t.Fatalf("left behind: %v, disks %v", left, e.sim.Slots())
+		}
+	})
 }
 
 func TestPoolTooSmallIsNoSpace(t *testing.T) {
@@ -190,35 +251,37 @@ func TestPoolTooSmallIsNoSpace(t *testing.T) {
 // A connection lost right after /disk add ran (the crash between the add and its read-back) must converge on
 // the retry the sidecar makes: the same volume, nothing twice.
 func TestCreateConvergesAfterDrop(t *testing.T) {
-	for _, f := range []rdssim.Fault{
-		{Kind: rdssim.FaultDropAfter, Match: "/disk add", Count: 1},
-		{Kind: rdssim.FaultDropAfter, Match: "subvolume", Count: 1},
-		{Kind: rdssim.FaultDropBefore, Match: "/disk add", Count: 1},
-	} {
-		t.Run(f.String(), func(t *testing.T) {
-			e := newEnv(t, rdssim.Config{}, false)
-			ctx := context.Background()
-			if _, err := e.m.PoolFS(ctx, "pool"); err != nil {
-				t.Fatal(err)
-			}
-			e.sim.SetFaults(f)
-			v, err := e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
-			if err != nil {
-				if !errors.Is(err, rds.ErrUnavailable) {
-					t.Fatalf("first attempt: %v, want success or ErrUnavailable", err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, f := range []rdssim.Fault{
+			{Kind: rdssim.FaultDropAfter, Match: "/disk add", Count: 1},
+			{Kind: rdssim.FaultDropAfter, Match: "subvolume", Count: 1},
+			{Kind: rdssim.FaultDropBefore, Match: "/disk add", Count: 1},
+		} {
+			t.Run(f.String(), func(t *testing.T) {
+				e := newEnv(t, d.cfg, false)
+				ctx := context.Background()
+				if _, err := e.m.PoolFS(ctx, "pool"); err != nil {
+					t.Fatal(err)
 				}
-				v, err = e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
-			}
-			if err != nil {
-				t.Fatalf("retry: %v", err)
-			}
-			if v.SizeBytes != 2*volume.GiB || !v.Exported {
-				t.Fatalf("converged to %+v", v)
-			}
-			disks, err := e.client.Disks(ctx, rds.Eq("slot", "pvc-drop"))
-			if err != nil || len(disks) != 1 {
-				t.Fatalf("disks after convergence: %v %v", disks, err)
-			}
-		})
-	}
+				e.sim.SetFaults(f)
+				v, err := e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
+				if err != nil {
+					if !errors.Is(err, rds.ErrUnavailable) {
+						t.Fatalf("first attempt: %v, want success or ErrUnavailable", err)
+					}
+					v, err = e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
+				}
+				if err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				if v.SizeBytes != 2*volume.GiB || !v.Exported {
+					t.Fatalf("converged to %+v", v)
+				}
+				disks, err := e.client.Disks(ctx, rds.Eq("slot", "pvc-drop"))
+				if err != nil || len(disks) != 1 {
+					t.Fatalf("disks after convergence: %v %v", disks, err)
+				}
+			})
+		}
+	})
 }
