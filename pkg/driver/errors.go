@@ -58,6 +58,7 @@ func codeOf(err error) codes.Code {
 	case errors.Is(err, mount.ErrTargetBusy):
 		return codes.AlreadyExists
 	case errors.Is(err, errNotStaged), errors.Is(err, errInUse), errors.Is(err, mount.ErrNotBlank),
+		errors.Is(err, mount.ErrStagedElsewhere),
 		errors.Is(err, nvme.ErrNotConnected):
 		return codes.FailedPrecondition
 	case errors.Is(err, nvme.ErrNotLive), errors.Is(err, nvme.ErrNoDevice), errors.Is(err, mount.ErrDeviceGone):

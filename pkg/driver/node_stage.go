@@ -10,6 +10,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
+	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 )
 
@@ -110,6 +111,9 @@ func (d *Driver) stageVolume(ctx context.Context, s stageRequest) (err error) {
 		klog.InfoS("Staged block volume", "volumeID", s.id, "device", dev, "node", d.opts.NodeID)
 		return nil
 	}
+	if err := d.checkStageConflict(s, dev); err != nil {
+		return err
+	}
 	formatted, err := d.mounter.FormatAndMount(ctx, dev, s.staging, s.fsType, s.mountFlags, s.readOnly)
 	if err != nil {
 		return fmt.Errorf("staging volume %s (%s) at %s: %w", s.id, dev, s.staging, err)
@@ -122,6 +126,15 @@ func (d *Driver) stageVolume(ctx context.Context, s stageRequest) (err error) {
 	klog.InfoS("Staged volume", "volumeID", s.id, "device", dev, "stagingPath", s.staging, "fsType", s.fsType,
 		"readOnly", s.readOnly, "formatted", formatted, "node", d.opts.NodeID)
 	return nil
+}
+
+// checkStageConflict refuses to mount the volume at a second staging path (mount.CheckStageConflict).
+func (d *Driver) checkStageConflict(s stageRequest, dev string) error {
+	mounts, err := d.volumeMounts(s.id, dev, s.staging)
+	if err != nil {
+		return err
+	}
+	return mount.CheckStageConflict(s.id, s.staging, mounts)
 }
 
 // growToDevice grows the staged filesystem when its device is larger. A volume restored from a snapshot or
