@@ -43,7 +43,7 @@ func codeOf(err error) codes.Code {
 		return codes.ResourceExhausted
 	case errors.Is(err, rds.ErrInvalid):
 		return codes.InvalidArgument
-	case errors.Is(err, volume.ErrNotOwned), errors.Is(err, volume.ErrUnsupported),
+	case errors.Is(err, volume.ErrNotOwned), errors.Is(err, volume.ErrUnsupported), errors.Is(err, rds.ErrHostKeyMismatch),
 		errors.Is(err, attachment.ErrAttachedElsewhere):
 		return codes.FailedPrecondition
 	case errors.Is(err, rds.ErrUnavailable), errors.Is(err, volume.ErrIncomplete):

@@ -209,13 +209,18 @@ func (m *Manager) List(ctx context.Context) ([]Volume, error) {
 
 // Expand grows the volume to at least requiredBytes (never shrinks) and returns the size the RDS reports.
 func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
+	size, err := RoundSize(requiredBytes, limitBytes)
+	if err != nil {
+		return nil, err
+	}
 	v, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	size, err := RoundSize(requiredBytes, limitBytes)
-	if err != nil {
-		return nil, err
+	if limitBytes > 0 && v.SizeBytes > limitBytes {
+		// Never shrunk, so the limit cannot be met: answering with a capacity above it would break the range.
+		return nil, fmt.Errorf("volume %q is already %d bytes, above the limit of %d bytes (volumes are never shrunk): %w",
+			id, v.SizeBytes, limitBytes, ErrOutOfRange)
 	}
 	if v.SizeBytes >= size {
 		return v, nil
@@ -258,7 +263,7 @@ func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
 		return nil, err
 	}
 	if len(disks) == 0 {
-		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNotFound)
+		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNoPool)
 	}
 	m.poolFS.Store(pool, disks[0].FS)
 	return &disks[0], nil
