@@ -2,8 +2,8 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -138,30 +138,17 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	return resp, nil
 }
 
-// page returns one page of volumes. The token is the id to start from, so a page stays correct when
-// volumes come and go between calls; a token that names no volume any more is Aborted (list again).
-func (d *Driver) page(ctx context.Context, maxEntries int32, start string) ([]volume.Volume, string, error) {
+// page returns one page of volumes of a walk that reads the RDS once (volume.Manager.Page); a token this
+// driver did not give out is Aborted (list again).
+func (d *Driver) page(ctx context.Context, maxEntries int32, token string) ([]volume.Volume, string, error) {
 	if maxEntries < 0 {
 		return nil, "", invalid("max_entries must not be negative")
 	}
-	if start != "" && rds.ValidName(start) != nil {
-		return nil, "", status.Errorf(codes.Aborted, "starting token %q is not one this driver gave out", start)
+	vols, next, err := d.volumes.Page(ctx, token, int(maxEntries))
+	if errors.Is(err, volume.ErrBadToken) {
+		return nil, "", status.Errorf(codes.Aborted, "starting token %q is not one this driver gave out; list again from the start", token)
 	}
-	vols, err := d.volumes.List(ctx)
-	if err != nil {
-		return nil, "", toStatus(err)
-	}
-	first := sort.Search(len(vols), func(i int) bool { return vols[i].ID >= start })
-	if start != "" && (first == len(vols) || vols[first].ID != start) {
-		return nil, "", status.Errorf(codes.Aborted, "starting token %q no longer names a volume; list again from the start", start)
-	}
-	vols = vols[first:]
-	next := ""
-	if n := int(maxEntries); n > 0 && n < len(vols) {
-		next = vols[n].ID
-		vols = vols[:n]
-	}
-	return vols, next, nil
+	return vols, next, toStatus(err)
 }
 
 // GetCapacity reports the pool's free space as the RDS counts it.

@@ -26,6 +26,7 @@ type RouterOS interface {
 type Manager struct {
 	ros    RouterOS
 	poolFS sync.Map // pool name -> filesystem ("btrfs", "xfs", ...); a pool's filesystem never changes
+	walks  walks    // paged listings in progress (list_walk.go)
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
