@@ -46,8 +46,7 @@ lint:
 SOAK_OPS      ?= 3000
 SOAK_DURATION ?= 20m
 soak:
-	$(GOTEST) -count=1 -timeout 60m -v -run '^TestSoak$$' ./test/soak -soak.ops=$(SOAK_OPS) -soak.duration=$(SOAK_DURATION) \
-		-soak.base-paths=',pool/k8s,pool/team-a,pool/deep/er'
+	$(GOTEST) -count=1 -timeout 60m -v -run '^TestSoak$$' ./test/soak -soak.ops=$(SOAK_OPS) -soak.duration=$(SOAK_DURATION)
 
 verify: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

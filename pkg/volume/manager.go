@@ -97,9 +97,13 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, lay
 	if st.disk != nil {
 		v, err := fromDisk(st.disk)
 		if err != nil {
+			m.dropAddedSubvolume(ctx, r, layout, st)
 			return nil, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
 		}
 		if err := compatible(v, r); err != nil {
+			if v.Location != r.Location {
+				m.dropAddedSubvolume(ctx, r, layout, st)
+			}
 			return nil, err
 		}
 		return v, nil
@@ -115,6 +119,42 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, lay
 		return nil, cause
 	}
 	return m.add(ctx, r, size, layout, !st.subvolume)
+}
+
+// dropAddedSubvolume removes the subvolume a create just added in r.Location before `/disk add` found the name
+// taken by a disk elsewhere (another base path, another tool's disk): the create answers AlreadyExists and
+// must leave nothing. Only a subvolume of exactly the driver's shape is removed (ownership.go); its own
+// failure is logged, the AlreadyExists is what the CO must see.
+func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layout Layout, st state) {
+	if layout != LayoutSubvolume || !st.subvolume {
+		return
+	}
+	err := func() error {
+		reads, err := leftoverReads(r.ID)
+		if err != nil {
+			return err
+		}
+		out, err := m.ros.Run(ctx, nil, reads...)
+		if err != nil {
+			return err
+		}
+		files, err := rds.FilesFrom(out[0])
+		if err != nil {
+			return err
+		}
+		disks, err := rds.DisksFrom(out[1])
+		if err != nil {
+			return err
+		}
+		if err := checkOwnShape(files, disks, r.Location.Pool+"/"+r.Location.SubvolumeName(r.ID)); err != nil {
+			return err
+		}
+		return m.remove(ctx, r.ID, r.Location.FilePath(r.ID, layout), r.Location, layout, false)
+	}()
+	if err != nil {
+		klog.ErrorS(err, "could not remove the subvolume of a create whose name is taken", "volumeID", r.ID,
+			"location", r.Location.String())
+	}
 }
 
 type state struct {

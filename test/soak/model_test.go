@@ -6,6 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
 )
 
 const gib = int64(1) << 30
@@ -22,7 +23,14 @@ const (
 	opExpand         opKind = "expand"
 	opDeleteVolume   opKind = "delete-volume"
 	opDeleteSnapshot opKind = "delete-snapshot"
+	// The hostile ones: a mistyped static PV handle naming the admin's subvolume, and a PVC whose name is
+	// the slot of another tool's disk. They must be refused and change nothing (the final check proves it).
+	opDeleteUserData opKind = "delete-user-subvolume"
+	opCreateForeign  opKind = "create-over-foreign-disk"
 )
+
+// hostileWant is the code each hostile op must get.
+var hostileWant = map[opKind]codes.Code{opDeleteUserData: codes.FailedPrecondition, opCreateForeign: codes.AlreadyExists}
 
 type op struct {
 	kind   opKind
@@ -85,6 +93,10 @@ func (m *model) randomOp(rng *rand.Rand, basePaths []string) *op {
 	busy := m.busy()
 	base := basePaths[rng.Intn(len(basePaths))]
 	switch r := rng.Intn(100); {
+	case r < 2:
+		return &op{kind: opDeleteUserData, name: "userdata"}
+	case r < 4:
+		return &op{kind: opCreateForeign, name: "foreign-1", base: base, size: gib}
 	case r < 30:
 		return &op{kind: opCreate, name: fmt.Sprintf("pvc-%08x", rng.Uint32()), base: base, size: gib + rng.Int63n(2*gib)}
 	case r < 45:
@@ -140,7 +152,7 @@ var fsCap = &csi.VolumeCapability{
 
 func (o *op) send(ctx context.Context, cc csi.ControllerClient) error {
 	switch o.kind {
-	case opCreate, opRestore:
+	case opCreate, opRestore, opCreateForeign:
 		req := &csi.CreateVolumeRequest{Name: o.name, CapacityRange: &csi.CapacityRange{RequiredBytes: o.size},
 			VolumeCapabilities: []*csi.VolumeCapability{fsCap}}
 		if o.base != "" {
@@ -177,7 +189,7 @@ func (o *op) send(ctx context.Context, cc csi.ControllerClient) error {
 			return fmt.Errorf("%s answered %d bytes", o, r.GetCapacityBytes())
 		}
 		o.got = r.GetCapacityBytes()
-	case opDeleteVolume:
+	case opDeleteVolume, opDeleteUserData:
 		_, err := cc.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: o.name})
 		return err
 	case opDeleteSnapshot:
