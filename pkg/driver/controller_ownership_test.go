@@ -15,7 +15,6 @@ import (
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
-	"github.com/rds-csi/rds-csi/pkg/volume"
 )
 
 // Issue 12 cases 1 to 4: the driver removes only what it made, and leaves nothing of what it made.
@@ -36,7 +35,7 @@ func (e *controllerEnv) run(t *testing.T, cmds ...func() (rds.Cmd, error)) {
 	}
 }
 
-func (e *controllerEnv) poolLabel() string { return "pool" }
+func (e *controllerEnv) poolLabel() string { return e.sim.PoolLabel() }
 
 func (e *controllerEnv) writeFile(t *testing.T, routerosPath, content string) {
 	t.Helper()
@@ -86,9 +85,25 @@ func nothingOf(t *testing.T, sim *rdssim.Simulator, id string) {
 
 func filepathBase(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
 
+// forEachDialect runs f under the documented RouterOS and under each UNVERIFIED variant the simulator has
+// that bears on finding and removing subvolumes.
+func forEachDialect(t *testing.T, f func(t *testing.T, cfg rdssim.Config)) {
+	for name, cfg := range map[string]rdssim.Config{
+		"documented":             {},
+		"names print as paths":   {SubvolumeNames: rdssim.NamePath},
+		"scripts go on at error": {OnError: rdssim.OnErrorContinue},
+	} {
+		t.Run(name, func(t *testing.T) { f(t, cfg) })
+	}
+}
+
 // Case 1: an admin's subvolume with the name a mistyped static PV handle gives is not the driver's to remove.
 func TestDeleteVolumeLeavesWhatIsNotOurs(t *testing.T) {
-	e := newControllerEnv(t, rdssim.Config{})
+	forEachDialect(t, testDeleteVolumeLeavesWhatIsNotOurs)
+}
+
+func testDeleteVolumeLeavesWhatIsNotOurs(t *testing.T, cfg rdssim.Config) {
+	e := newControllerEnv(t, cfg)
 	ctx := context.Background()
 	e.run(t, func() (rds.Cmd, error) { return rds.AddSubvolume(e.poolLabel(), "k8s/userdata") })
 	e.writeFile(t, "pool/k8s/userdata/notes.txt", "an admin's own files")
@@ -112,7 +127,11 @@ func TestDeleteVolumeLeavesWhatIsNotOurs(t *testing.T) {
 
 // Case 2: a create that finds its name taken answers AlreadyExists and leaves the RDS as it found it.
 func TestCreateVolumeOfATakenNameLeavesNothing(t *testing.T) {
-	e := newControllerEnv(t, rdssim.Config{})
+	forEachDialect(t, testCreateVolumeOfATakenNameLeavesNothing)
+}
+
+func testCreateVolumeOfATakenNameLeavesNothing(t *testing.T, cfg rdssim.Config) {
+	e := newControllerEnv(t, cfg)
 	ctx := context.Background()
 	if _, err := e.d.CreateVolume(ctx, createReq("pvc-elsewhere", map[string]string{"basePath": "pool/team-a"})); err != nil {
 		t.Fatal(err)
@@ -154,6 +173,10 @@ func TestCreateVolumeOfATakenNameLeavesNothing(t *testing.T) {
 // Cases 3 and 4: what an interrupted delete or create left in a base path other than the controller's
 // default is found from the RDS alone and removed by the next DeleteVolume.
 func TestDeleteVolumeFindsLeftoversInAnyBasePath(t *testing.T) {
+	forEachDialect(t, testDeleteVolumeFindsLeftoversInAnyBasePath)
+}
+
+func testDeleteVolumeFindsLeftoversInAnyBasePath(t *testing.T, cfg rdssim.Config) {
 	for _, c := range []struct {
 		name  string
 		fault rdssim.Fault
@@ -179,7 +202,7 @@ func TestDeleteVolumeFindsLeftoversInAnyBasePath(t *testing.T) {
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := newControllerEnv(t, rdssim.Config{})
+			e := newControllerEnv(t, cfg)
 			ctx := context.Background()
 			// A neighbour with snapshots in the same base path, which must survive.
 			if _, err := e.d.CreateVolume(ctx, createReq("pvc-neighbour", map[string]string{"basePath": "pool/team-a/x"})); err != nil {
@@ -240,5 +263,3 @@ func nothingOfVolume(t *testing.T, sim *rdssim.Simulator, id string) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
-
-var _ = volume.NQN

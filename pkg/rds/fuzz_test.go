@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
 // fuzzToken is the marker token of the fuzzed scripts; seeds in testdata/fuzz/FuzzInterpretScript use it.
@@ -23,6 +25,10 @@ func FuzzInterpretScript(f *testing.F) {
 		"rds-csi-0123456789abcdef-3\r\nFlags: B\r\nrds-csi-0123456789abcdef-4\r\nread-ops: 1\r\n"+
 		"rds-csi-0123456789abcdef-5\r\n", 0)
 	f.Add("no such item\r\n", 1)
+	// A RouterOS that goes on after an error: every marker, the error where it happened.
+	f.Add("rds-csi-0123456789abcdef-0\r\nfailure: not enough space\r\nrds-csi-0123456789abcdef-1\r\n"+
+		"rds-csi-0123456789abcdef-2\r\nrds-csi-0123456789abcdef-3\r\nFlags: B\r\nrds-csi-0123456789abcdef-4\r\n"+
+		"read-ops: 1\r\nrds-csi-0123456789abcdef-5\r\n", 0)
 	f.Fuzz(func(t *testing.T, stdout string, exit int) {
 		if exit < -1 {
 			exit = -1
@@ -43,6 +49,14 @@ func FuzzInterpretScript(f *testing.F) {
 			if !hasLine(stdout, last) {
 				t.Fatalf("success without the last marker in %q", stdout)
 			}
+			// Strict: a mutation that printed anything failed, unless it is a removal of what is gone.
+			sections, _ := splitAtMarkers(stdout, fuzzToken, len(steps)+len(reads))
+			for i := range steps {
+				text := strings.TrimSpace(sections[i])
+				if kind, _ := classify(text); text != "" && !(steps[i].missingOK && errors.Is(kind, ErrNotFound)) {
+					t.Fatalf("success although step %d printed %q", i, text)
+				}
+			}
 		default:
 			known := false
 			for _, k := range []error{ErrNotFound, ErrAlreadyExists, ErrNoSpace, ErrInvalid, ErrPermission, ErrUnavailable, ErrProtocol} {
@@ -62,6 +76,28 @@ func FuzzParseHostKeyLine(f *testing.F) {
 		key, err := parseHostKeyLine(strings.TrimSpace(line))
 		if (key == nil) == (err == nil) {
 			t.Fatalf("key %v with error %v", key, err)
+		}
+	})
+}
+
+// FuzzFilesystemsFrom: whatever a /disk/btrfs/filesystem listing holds, the devices read from it are single,
+// non-empty names, each once.
+func FuzzFilesystemsFrom(f *testing.F) {
+	f.Add(" 0   label=\"raid10-fs\" devs=raid10 present-devs=raid10\r\n")
+	f.Add(" 0   label=\"BtrfsRAID\" devs=sata1,sata2 present-devs=sata1,\r\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		items, err := routeros.ParseDetail(out)
+		if err != nil {
+			return
+		}
+		for _, fs := range FilesystemsFrom(items) {
+			seen := map[string]bool{}
+			for _, d := range fs.Devices {
+				if d == "" || strings.ContainsAny(d, ", \t\r\v\f") || seen[d] {
+					t.Fatalf("device %q of %+v", d, fs)
+				}
+				seen[d] = true
+			}
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/klog/v2"
 
@@ -24,9 +25,11 @@ type RouterOS interface {
 
 // Manager creates, grows, reads and deletes volumes on one RDS.
 type Manager struct {
-	ros    RouterOS
-	poolFS sync.Map // pool name -> filesystem ("btrfs", "xfs", ...); a pool's filesystem never changes
-	walks  walks    // paged listings in progress (list_walk.go)
+	ros   RouterOS
+	pools sync.Map // mount point -> poolInfo; a pool's filesystem and label do not change under a running driver
+	// parentForm is what `subvolume add parent=` takes on this RDS (parentLeaf or parentPath), once known.
+	parentForm atomic.Int32
+	walks      walks // paged listings in progress (list_walk.go)
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -41,8 +44,9 @@ type CreateRequest struct {
 	Port          int
 }
 
-// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
-// exec (plus one, once per pool and process, to learn the pool's filesystem).
+// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
+// execs (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool the state of
+// the name is read first (checkName), then one script makes the volume.
 func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
@@ -51,23 +55,29 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) 
 	if err != nil {
 		return nil, err
 	}
-	layout, err := m.layoutFor(ctx, r.Location.Pool)
+	pi, err := m.poolInfo(ctx, r.Location.Pool)
 	if err != nil {
 		return nil, err
 	}
-	v, err := m.add(ctx, r, size, layout, true)
+	layout := layoutOf(pi)
+	if layout == LayoutSubvolume {
+		if v, done, err := m.checkName(ctx, r, pi); done {
+			return v, err
+		}
+	}
+	v, err := m.add(ctx, r, pi, size, layout, true)
 	if err == nil || errors.Is(err, rds.ErrInvalid) {
 		return v, err
 	}
 	klog.V(2).InfoS("create did not finish in one script; reading the RDS to converge", "volumeID", r.ID, "err", err)
-	return m.converge(ctx, r, size, layout, err)
+	return m.converge(ctx, r, pi, size, layout, err)
 }
 
 // add runs the creating script: the subvolume (if wanted), the exported disk, and the disk's read-back.
-func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout Layout, withSubvolume bool) (*Volume, error) {
+func (m *Manager) add(ctx context.Context, r CreateRequest, pi poolInfo, size int64, layout Layout, withSubvolume bool) (*Volume, error) {
 	var steps []rds.Cmd
 	if layout == LayoutSubvolume && withSubvolume {
-		c, err := rds.AddSubvolume(r.Location.Pool, r.Location.SubvolumeName(r.ID))
+		c, err := rds.AddSubvolume(pi.label, r.Location.SubvolumeName(r.ID))
 		if err != nil {
 			return nil, err
 		}
@@ -89,8 +99,8 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout L
 
 // converge reads what a failed or repeated create left on the RDS and finishes it, returns the existing
 // volume, or cleans up what it made.
-func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, layout Layout, cause error) (*Volume, error) {
-	st, err := m.readState(ctx, r.ID, r.Location, layout)
+func (m *Manager) converge(ctx context.Context, r CreateRequest, pi poolInfo, size int64, layout Layout, cause error) (*Volume, error) {
+	st, err := m.readState(ctx, r.ID, r.Location, pi)
 	if err != nil {
 		return nil, fmt.Errorf("%w (while reading state after: %s)", err, cause.Error())
 	}
@@ -108,17 +118,53 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, lay
 		}
 		return v, nil
 	}
+	if st.subvolumeErr != nil {
+		return nil, fmt.Errorf("%w (while reading state after: %s)", st.subvolumeErr, cause.Error())
+	}
 	if errors.Is(cause, rds.ErrNoSpace) {
 		// The disk was refused; remove the empty subvolume the same script may have made, so nothing is
 		// left behind, and report the RDS's own words.
-		if layout == LayoutSubvolume && st.subvolume {
-			if err := m.removeLeftovers(ctx, r.ID, r.Location, layout); err != nil {
+		if layout == LayoutSubvolume && (st.subvolume != nil || st.dir) {
+			if err := m.removeLeftovers(ctx, r.ID, r.Location, layout, st.subvolume); err != nil {
 				klog.ErrorS(err, "could not remove the subvolume of a refused create", "volumeID", r.ID)
 			}
 		}
 		return nil, cause
 	}
-	return m.add(ctx, r, size, layout, !st.subvolume)
+	return m.add(ctx, r, pi, size, layout, st.subvolume == nil)
+}
+
+// checkName reads, before anything is added, what the RDS already has under the volume's name. The RDS may
+// print and match subvolume names by their leaf only (routeros.md §1.4), and the leaf is the volume id: a
+// second subvolume of the same id in another base path could then never be told apart from the first, so
+// neither could be removed (a delete of the real volume would be refused for good). So a create never adds
+// one while the id is taken:
+//   - a disk with the id exists (this volume, repeated; the same name in another base path; another tool's
+//     disk): the answer is decided from it, and nothing is added (done);
+//   - no disk, but a subvolume or directory with the id somewhere (what an interrupted create or delete
+//     left): it is removed first, if it has the driver's shape (else ErrNotOwned, done), and the create
+//     goes on.
+func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (*Volume, bool, error) {
+	st, err := m.readState(ctx, r.ID, r.Location, pi)
+	if err != nil {
+		return nil, true, err
+	}
+	if st.disk != nil {
+		v, err := fromDisk(st.disk)
+		if err != nil {
+			return nil, true, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
+		}
+		if err := compatible(v, r); err != nil {
+			return nil, true, err
+		}
+		return v, true, nil
+	}
+	if st.subvolume != nil || st.subvolumeErr != nil || st.dir {
+		if err := m.deleteLeftoversAnywhere(ctx, r.ID); err != nil {
+			return nil, true, fmt.Errorf("volume name %q: what the RDS holds under it cannot be cleared for a new volume: %w", r.ID, err)
+		}
+	}
+	return nil, false, nil
 }
 
 // dropAddedSubvolume removes the subvolume a create just added in r.Location before `/disk add` found the name
@@ -126,7 +172,7 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, lay
 // must leave nothing. Only a subvolume of exactly the driver's shape is removed (ownership.go); its own
 // failure is logged, the AlreadyExists is what the CO must see.
 func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layout Layout, st state) {
-	if layout != LayoutSubvolume || !st.subvolume {
+	if layout != LayoutSubvolume || (st.subvolume == nil && !st.dir) {
 		return
 	}
 	err := func() error {
@@ -146,10 +192,10 @@ func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layou
 		if err != nil {
 			return err
 		}
-		if err := checkOwnShape(files, disks, r.Location.Pool+"/"+r.Location.SubvolumeName(r.ID)); err != nil {
+		if err := checkOwnShape(files, disks, subvolumeDir(r.Location.Pool, r.Location.SubvolumeName(r.ID))); err != nil {
 			return err
 		}
-		return m.remove(ctx, r.ID, r.Location.FilePath(r.ID, layout), r.Location, layout, false)
+		return m.removeLeftovers(ctx, r.ID, r.Location, layout, st.subvolume)
 	}()
 	if err != nil {
 		klog.ErrorS(err, "could not remove the subvolume of a create whose name is taken", "volumeID", r.ID,
@@ -159,23 +205,26 @@ func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layou
 
 type state struct {
 	disk      *rds.Disk
-	subvolume bool
+	subvolume *rds.Subvolume // the volume's subvolume, as listed
+	// subvolumeErr says why the subvolume cannot be told apart from another with the same printed name; it
+	// matters only when there is no disk to decide by.
+	subvolumeErr error
+	dir          bool // its directory is in /file print (a subvolume, or a leftover directory)
 }
 
-// readState reads the disk for id and whether its subvolume exists, in one exec.
-func (m *Manager) readState(ctx context.Context, id string, loc Location, layout Layout) (state, error) {
-	reads := []rds.Cmd{}
-	c, err := rds.PrintDisks(rds.Eq("slot", id))
-	if err != nil {
-		return state{}, err
-	}
-	reads = append(reads, c)
-	if layout == LayoutSubvolume {
-		c, err := rds.PrintSubvolumes(rds.Eq("fs", loc.Pool), rds.Eq("name", loc.SubvolumeName(id)))
-		if err != nil {
-			return state{}, err
-		}
+// readState reads the disk for id and, on a btrfs pool, its subvolume and the subvolume's directory, in one exec.
+func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poolInfo) (state, error) {
+	reads := make([]rds.Cmd, 0, 3)
+	add := func(c rds.Cmd, err error) error {
 		reads = append(reads, c)
+		return err
+	}
+	errs := []error{add(rds.PrintDisks(rds.Eq("slot", id)))}
+	if layoutOf(pi) == LayoutSubvolume {
+		errs = append(errs, add(listSubvolumes(id)), add(rds.PrintFiles(rds.Eq("name", subvolumeDir(loc.Pool, loc.SubvolumeName(id))))))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return state{}, err
 	}
 	out, err := m.ros.Run(ctx, nil, reads...)
 	if err != nil {
@@ -189,8 +238,9 @@ func (m *Manager) readState(ctx context.Context, id string, loc Location, layout
 	if len(disks) > 0 {
 		st.disk = &disks[0]
 	}
-	if layout == LayoutSubvolume {
-		st.subvolume = len(out[1]) > 0
+	if len(out) > 1 {
+		st.subvolume, st.subvolumeErr = subvolumeIn(out[1], loc.Pool, pi, loc.SubvolumeName(id))
+		st.dir = len(out[2]) > 0
 	}
 	return st, nil
 }
@@ -306,31 +356,32 @@ func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
 	if len(disks) == 0 {
 		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNoPool)
 	}
-	m.poolFS.Store(pool, disks[0].FS)
 	return &disks[0], nil
 }
 
-// PoolFS is the filesystem of a pool ("btrfs", "xfs", ...), read once per process.
+// PoolFS is the filesystem of a pool ("btrfs", "xfs", ...), read once per process together with a btrfs
+// pool's label.
 func (m *Manager) PoolFS(ctx context.Context, pool string) (string, error) {
-	if fs, ok := m.poolFS.Load(pool); ok {
-		return fs.(string), nil
-	}
-	d, err := m.pool(ctx, pool)
+	pi, err := m.poolInfo(ctx, pool)
 	if err != nil {
 		return "", err
 	}
-	return d.FS, nil
+	return pi.fs, nil
 }
 
 func (m *Manager) layoutFor(ctx context.Context, pool string) (Layout, error) {
-	fs, err := m.PoolFS(ctx, pool)
+	pi, err := m.poolInfo(ctx, pool)
 	if err != nil {
 		return "", err
 	}
-	if fs == "btrfs" {
-		return LayoutSubvolume, nil
+	return layoutOf(pi), nil
+}
+
+func layoutOf(pi poolInfo) Layout {
+	if pi.fs == "btrfs" {
+		return LayoutSubvolume
 	}
-	return LayoutFlat, nil
+	return LayoutFlat
 }
 
 func oneVolume(items []routeros.Item, id string) (*Volume, error) {

@@ -43,7 +43,7 @@ func seedUserData(t *testing.T, w *world) userData {
 	}
 	defer c.Close()
 	u := userData{subvolume: "k8s/userdata", disk: "foreign-1", content: []byte("an admin's own files\n")}
-	sv, err := rds.AddSubvolume("pool", u.subvolume)
+	sv, err := rds.AddSubvolume("pool-fs", u.subvolume) // the simulator labels pool "pool-fs" (--pool-label)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func (l *lineWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
 // startSim starts rds-sim on a free port with the given faults and returns it with its address.
 func (w *world) startSim(faults []string) {
 	t := w.t
-	args := []string{"--listen", "127.0.0.1:0", "--data-dir", w.simDir, "--pool-size", "10TiB"}
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", w.simDir, "--pool-size", "10TiB", "--pool-label", "pool-fs"}
 	for _, f := range faults {
 		args = append(args, "--fault", f)
 	}
