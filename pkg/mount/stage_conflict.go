@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// ErrStagedElsewhere: a filesystem volume is already mounted on this node at paths other than the staging
+// ErrStagedElsewhere is returned when a filesystem volume is already mounted on this node at paths other than the staging
 // path asked for.
 var ErrStagedElsewhere = errors.New("volume is already staged at another path")
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// ErrBadPath: a staging or target path the node refuses to mount on or unmount (relative, not clean, a
-// symlink, or inside a kernel pseudo-filesystem).
+// ErrBadPath is returned for a staging or target path the node refuses to mount on or unmount (relative,
+// not clean, a symlink, or inside a kernel pseudo-filesystem).
 var ErrBadPath = errors.New("path refused")
 
 // pseudoRoots are trees whose entries are the kernel's view of processes and devices: /proc/self/cwd is the
@@ -53,7 +53,7 @@ func CheckTargetPath(p string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return fmt.Errorf("%w: %q cannot be inspected: %v", ErrBadPath, p, err)
+		return fmt.Errorf("%w: %q cannot be inspected: %w", ErrBadPath, p, err)
 	case fi.Mode()&fs.ModeSymlink != 0:
 		target, _ := os.Readlink(p)
 		return fmt.Errorf("%w: %q is a symbolic link (to %q); the volume would be mounted over the link's target",

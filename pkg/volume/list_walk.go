@@ -32,7 +32,7 @@ const (
 	walkIdle = 2 * time.Minute
 )
 
-// ErrBadToken: a page token this driver did not give out. The CSI spec wants Aborted for it (list again).
+// ErrBadToken is returned for a page token this driver did not give out. The CSI spec wants Aborted for it (list again).
 var ErrBadToken = errors.New("page token not given out by this driver")
 
 type walk struct {

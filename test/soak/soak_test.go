@@ -203,10 +203,10 @@ func (w *world) retryPending() {
 // can change (a refusal) fails the soak: every operation the soak sends is valid.
 func (w *world) settle(op *op, err error) {
 	if want, hostile := hostileWant[op.kind]; hostile {
-		switch code := status.Code(err); {
-		case code == want:
+		switch code := status.Code(err); code {
+		case want:
 			w.stats.refused++
-		case code == codes.Unavailable || code == codes.Aborted || code == codes.DeadlineExceeded:
+		case codes.Unavailable, codes.Aborted, codes.DeadlineExceeded:
 			// Interrupted (a kill, a fault): nothing to retry, the final check sees whether it did harm.
 		default:
 			w.t.Errorf("%s: %v, want %s", op, err, want)
