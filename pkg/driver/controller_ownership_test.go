@@ -151,6 +151,18 @@ func testCreateVolumeOfATakenNameLeavesNothing(t *testing.T, cfg rdssim.Config) 
 		return rds.AddFileDisk(rds.FileDiskSpec{Slot: "pvc-foreign", FilePath: "pool/other/foreign.img", SizeBytes: gib,
 			NQN: "nqn.2010-01.org.example:foreign"})
 	})
+	if _, err := e.d.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "snap-src", SourceVolumeId: "pvc-elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("restore onto a name taken in another base path", func(t *testing.T) {
+		before := readRDSState(t, e.sim)
+		r := createReq("pvc-elsewhere", map[string]string{"basePath": "pool/k8s"})
+		r.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: "snap-src"}}}
+		_, err := e.d.CreateVolume(ctx, r)
+		wantCode(t, err, codes.AlreadyExists, "pvc-elsewhere")
+		wantUnchanged(t, e.sim, before)
+	})
 	for _, c := range []struct{ name, base string }{
 		{"pvc-elsewhere", "pool/k8s"},  // the same name in another base path
 		{"pvc-elsewhere", ""},          // ... and in the controller's default one
