@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube e2e-nvme clean helm-lint deploy-test
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube e2e-nvme clean helm-lint deploy-test soak
 
 all: build
 
@@ -39,6 +39,14 @@ test-kube: build
 
 lint:
 	hack/lint.sh
+
+# The fault-and-kill soak of the controller at length: the rds-csi binary SIGKILLed mid-operation while rds-sim
+# restarts with injected faults, then the RDS compared exactly with what was acknowledged (test/soak). Bounded
+# by SOAK_OPS and SOAK_DURATION; `make test` runs a short soak (the test's defaults) with everything else.
+SOAK_OPS      ?= 3000
+SOAK_DURATION ?= 20m
+soak:
+	$(GOTEST) -count=1 -timeout 60m -v -run '^TestSoak$$' ./test/soak -soak.ops=$(SOAK_OPS) -soak.duration=$(SOAK_DURATION)
 
 verify: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

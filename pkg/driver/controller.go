@@ -135,16 +135,17 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	return resp, nil
 }
 
-// page returns one page of volumes (pagination.go).
-func (d *Driver) page(ctx context.Context, maxEntries int32, start string) ([]volume.Volume, string, error) {
-	if err := checkPageRequest(maxEntries, start); err != nil {
-		return nil, "", err
+// page returns one page of volumes of a walk that reads the RDS once (volume.Manager.Page); a token this
+// driver did not give out is Aborted (list again).
+func (d *Driver) page(ctx context.Context, maxEntries int32, token string) ([]volume.Volume, string, error) {
+	if maxEntries < 0 {
+		return nil, "", invalid("max_entries must not be negative")
 	}
-	vols, err := d.volumes.List(ctx)
+	vols, next, err := d.volumes.Page(ctx, token, int(maxEntries))
 	if err != nil {
-		return nil, "", toStatus(err)
+		return nil, "", toStatus(err) // volume.ErrBadToken is Aborted: list again from the start
 	}
-	return onePage(vols, func(v *volume.Volume) string { return v.ID }, maxEntries, start, "volume")
+	return vols, next, nil
 }
 
 // GetCapacity reports the pool's free space as the RDS counts it.

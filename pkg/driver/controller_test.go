@@ -25,7 +25,7 @@ type controllerEnv struct {
 	client *rds.Client
 }
 
-func newControllerEnv(t *testing.T, cfg rdssim.Config) *controllerEnv {
+func newControllerEnv(t testing.TB, cfg rdssim.Config) *controllerEnv {
 	t.Helper()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	sim, err := rdssim.New(cfg)

@@ -69,7 +69,8 @@ type Volumes interface {
 	Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*volume.Volume, error)
 	Get(ctx context.Context, id string) (*volume.Volume, error)
 	Health(ctx context.Context, id string) (*volume.Volume, string, error)
-	List(ctx context.Context) ([]volume.Volume, error)
+	// Page is one page of a walk that reads the RDS once (a token it did not give out: volume.ErrBadToken).
+	Page(ctx context.Context, token string, maxEntries int) ([]volume.Volume, string, error)
 	Capacity(ctx context.Context, pool string) (int64, error)
 
 	CreateFrom(ctx context.Context, r volume.CreateRequest, src volume.Source) (*volume.Volume, error)

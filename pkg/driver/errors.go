@@ -43,6 +43,7 @@ var errorCodes = []struct {
 	// The driver's own.
 	{errBusy, codes.Aborted},
 	{errStaleToken, codes.Aborted},
+	{volume.ErrBadToken, codes.Aborted},
 	{errUnknownNode, codes.NotFound},
 	{errNodeCheck, codes.Unavailable},
 
@@ -53,8 +54,11 @@ var errorCodes = []struct {
 	{rds.ErrAlreadyExists, codes.AlreadyExists},
 	{volume.ErrOutOfRange, codes.OutOfRange},
 	{rds.ErrNoSpace, codes.ResourceExhausted},
+	{volume.ErrNoPool, codes.InvalidArgument}, // wraps rds.ErrInvalid
 	{rds.ErrInvalid, codes.InvalidArgument},
 	{volume.ErrNotOwned, codes.FailedPrecondition},
+	// A host key that changed under a running driver: retrying never mends it, an admin must look.
+	{rds.ErrHostKeyMismatch, codes.FailedPrecondition},
 	{volume.ErrUnsupported, codes.FailedPrecondition},
 	{attachment.ErrAttachedElsewhere, codes.FailedPrecondition},
 	{rds.ErrUnavailable, codes.Unavailable},
@@ -73,6 +77,8 @@ var errorCodes = []struct {
 	{mount.ErrUnsupported, codes.InvalidArgument},
 	{mount.ErrTargetBusy, codes.AlreadyExists},
 	{mount.ErrNotBlank, codes.FailedPrecondition},
+	{mount.ErrStagedElsewhere, codes.FailedPrecondition},
+	{mount.ErrBadPath, codes.InvalidArgument},
 	{nvme.ErrNotConnected, codes.FailedPrecondition},
 	{nvme.ErrNotLive, codes.Unavailable},
 	{nvme.ErrNoDevice, codes.Unavailable},

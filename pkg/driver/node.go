@@ -5,6 +5,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/node"
 )
 
@@ -22,6 +23,9 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	}
 	if req.GetStagingTargetPath() == "" {
 		return nil, invalid("staging target path is missing")
+	}
+	if err := mount.CheckTargetPath(req.GetStagingTargetPath()); err != nil {
+		return nil, invalid("staging target path: %v", err)
 	}
 	if err := checkCapability(req.GetVolumeCapability()); err != nil {
 		return nil, invalid("unsupported volume capability: %v", err)
@@ -51,6 +55,9 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if req.GetStagingTargetPath() == "" {
 		return nil, invalid("staging target path is missing")
 	}
+	if err := mount.CheckTargetPath(req.GetStagingTargetPath()); err != nil {
+		return nil, invalid("staging target path: %v", err)
+	}
 	release, err := d.guard.acquire(id)
 	if err != nil {
 		return nil, toStatus(err)
@@ -72,12 +79,18 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if req.GetTargetPath() == "" {
 		return nil, invalid("target path is missing")
 	}
+	if err := mount.CheckTargetPath(req.GetTargetPath()); err != nil {
+		return nil, invalid("target path: %v", err)
+	}
 	if err := checkCapability(req.GetVolumeCapability()); err != nil {
 		return nil, invalid("unsupported volume capability: %v", err)
 	}
 	// The driver declares STAGE_UNSTAGE_VOLUME, so the CO always names the staging path.
 	if req.GetStagingTargetPath() == "" {
 		return nil, invalid("staging target path is missing (this driver stages volumes before publishing them)")
+	}
+	if err := mount.CheckTargetPath(req.GetStagingTargetPath()); err != nil {
+		return nil, invalid("staging target path: %v", err)
 	}
 	release, err := d.guard.acquire(id)
 	if err != nil {
@@ -103,6 +116,9 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	}
 	if req.GetTargetPath() == "" {
 		return nil, invalid("target path is missing")
+	}
+	if err := mount.CheckTargetPath(req.GetTargetPath()); err != nil {
+		return nil, invalid("target path: %v", err)
 	}
 	release, err := d.guard.acquire(id)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 )
 
@@ -66,6 +67,9 @@ func (n *Service) Stage(ctx context.Context, s StageRequest) (err error) {
 		klog.InfoS("Staged block volume", "volumeID", s.ID, "device", dev, "node", n.nodeID)
 		return nil
 	}
+	if err := n.checkStageConflict(s, dev); err != nil {
+		return err
+	}
 	formatted, err := n.mounter.FormatAndMount(ctx, dev, s.Staging, s.FSType, s.MountFlags, s.ReadOnly)
 	if err != nil {
 		return fmt.Errorf("staging volume %s (%s) at %s: %w", s.ID, dev, s.Staging, err)
@@ -78,6 +82,15 @@ func (n *Service) Stage(ctx context.Context, s StageRequest) (err error) {
 	klog.InfoS("Staged volume", "volumeID", s.ID, "device", dev, "stagingPath", s.Staging, "fsType", s.FSType,
 		"readOnly", s.ReadOnly, "formatted", formatted, "node", n.nodeID)
 	return nil
+}
+
+// checkStageConflict refuses to mount the volume at a second staging path (mount.CheckStageConflict).
+func (n *Service) checkStageConflict(s StageRequest, dev string) error {
+	mounts, err := n.volumeMounts(s.ID, dev, s.Staging)
+	if err != nil {
+		return err
+	}
+	return mount.CheckStageConflict(s.ID, s.Staging, mounts)
 }
 
 // growToDevice grows the staged filesystem when its device is larger. A volume restored from a snapshot or

@@ -26,6 +26,9 @@ var (
 	// ErrUnavailable: the RDS could not be reached, did not answer in time, or dropped the connection
 	// after a mutation was sent (its outcome is then unknown: read the state to converge).
 	ErrUnavailable = errors.New("RDS unavailable")
+	// ErrHostKeyMismatch: the RDS presented an SSH host key that is not the pinned one (reinstalled, or
+	// someone in between). Retrying cannot help: a human must check the new key and pin it.
+	ErrHostKeyMismatch = errors.New("the RDS's SSH host key is not the pinned one")
 	// ErrProtocol: the RDS answered something this client does not understand (an unparsable listing, an
 	// unknown error text, a command RouterOS rejected as malformed).
 	ErrProtocol = errors.New("unexpected answer from the RDS")

@@ -261,7 +261,7 @@ func (c *Client) dialError(err error) error {
 	var hk *HostKeyError
 	switch {
 	case errors.As(err, &hk):
-		return fmt.Errorf("%w: %w", ErrUnavailable, hk)
+		return fmt.Errorf("%w: %w", ErrHostKeyMismatch, hk)
 	case isAuthFailure(err):
 		return fmt.Errorf("logging in to the RDS at %s as %q with its SSH key was refused (is the key in the "+
 			"user's authorized keys on the RDS?): %s: %w", c.cfg.Address, c.cfg.User, err.Error(), ErrPermission)

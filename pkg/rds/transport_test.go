@@ -331,7 +331,7 @@ func TestHostKeyMismatch(t *testing.T) {
 	defer c.Close()
 	err = c.Ping(context.Background())
 	var hke *HostKeyError
-	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &hke) {
+	if !errors.Is(err, ErrHostKeyMismatch) || errors.Is(err, ErrUnavailable) || !errors.As(err, &hke) {
 		t.Fatalf("Ping = %v, want a HostKeyError", err)
 	}
 	for _, want := range []string{"did not match", ssh.FingerprintSHA256(srv.hostKey.PublicKey()), ssh.FingerprintSHA256(other)} {

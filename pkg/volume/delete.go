@@ -14,9 +14,9 @@ import (
 // read-back proves all three are gone. It succeeds when the volume does not exist. A disk under this name
 // that the driver did not make is refused with ErrNotOwned and left as it is.
 //
-// defaultLoc is where to look for leftovers when the disk is already gone (a delete that was interrupted
-// after removing the disk): without the disk there is no record of the path, and only the driver's default
-// base path is searched, by the exact names this driver gives.
+// When the disk is already gone (a delete interrupted after removing it, a create that never added it), the
+// leftovers are found in any base path from the RDS alone, and removed only when they have exactly the shape
+// the driver gives them (ownership.go); anything else is ErrNotOwned and left as it is.
 //
 // It costs two execs: the disk and the subvolume (listed by its leaf, however the RDS prints names), then the
 // removal with its read-back. The subvolume is listed with the disk when the default pool is btrfs (so that
@@ -44,7 +44,7 @@ func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) er
 	v, err := oneVolume(out[0], id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return m.deleteLeftovers(ctx, id, defaultLoc)
+		return m.deleteLeftoversAnywhere(ctx, id)
 	case err != nil:
 		return err
 	}
@@ -69,6 +69,20 @@ func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) er
 		return err
 	}
 	klog.V(2).InfoS("deleted volume", "volumeID", id, "layout", v.Layout, "file", v.FilePath)
+	return nil
+}
+
+// deleteLeftoversAnywhere removes what volume id left without its disk, wherever it was created.
+func (m *Manager) deleteLeftoversAnywhere(ctx context.Context, id string) error {
+	places, err := m.findLeftovers(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, p := range places {
+		if err := m.deleteLeftovers(ctx, id, p.loc); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

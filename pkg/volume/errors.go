@@ -1,6 +1,11 @@
 package volume
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+)
 
 // Errors of the volume domain. RouterOS errors from pkg/rds (rds.ErrNoSpace, rds.ErrUnavailable, ...) pass
 // through wrapped; the CSI layer maps both kinds to gRPC codes in one place.
@@ -15,6 +20,9 @@ var (
 	ErrNotOwned = errors.New("not created by this driver")
 	// ErrUnsupported: the operation cannot work on this volume or pool (e.g. a snapshot of a flat file).
 	ErrUnsupported = errors.New("not supported here")
+	// ErrNoPool: the first element of a base path is no pool on the RDS. It is a bad basePath parameter
+	// (InvalidArgument), not a missing volume: the StorageClass must be fixed.
+	ErrNoPool = fmt.Errorf("the first element of basePath must be the mount point of a pool on the RDS: %w", rds.ErrInvalid)
 	// ErrIncomplete: the RDS did not end in the state the operation asked for; a retry converges.
 	ErrIncomplete = errors.New("operation did not complete on the RDS")
 )

@@ -236,7 +236,7 @@ func TestListAndCapacityAndHealth(t *testing.T) {
 	if _, problem, err = e.m.Health(ctx, "pvc-b"); err != nil || problem == "" {
 		t.Fatalf("volume without its file reported healthy: %q %v", problem, err)
 	}
-	if _, err := e.m.Capacity(ctx, "nopool"); !errors.Is(err, volume.ErrNotFound) {
+	if _, err := e.m.Capacity(ctx, "nopool"); !errors.Is(err, volume.ErrNoPool) {
 		t.Fatalf("capacity of a missing pool: %v", err)
 	}
 }

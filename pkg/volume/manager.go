@@ -29,6 +29,7 @@ type Manager struct {
 	pools sync.Map // mount point -> poolInfo; a pool's filesystem and label do not change under a running driver
 	// parentForm is what `subvolume add parent=` takes on this RDS (parentLeaf or parentPath), once known.
 	parentForm atomic.Int32
+	walks      walks // paged listings in progress (list_walk.go)
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -43,8 +44,9 @@ type CreateRequest struct {
 	Port          int
 }
 
-// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
-// exec (plus one, once per pool and process, to learn the pool's filesystem).
+// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
+// execs (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool the state of
+// the name is read first (checkName), then one script makes the volume.
 func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
@@ -58,6 +60,11 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) 
 		return nil, err
 	}
 	layout := layoutOf(pi)
+	if layout == LayoutSubvolume {
+		if v, done, err := m.checkName(ctx, r, pi); done {
+			return v, err
+		}
+	}
 	v, err := m.add(ctx, r, pi, size, layout, true)
 	if err == nil || errors.Is(err, rds.ErrInvalid) {
 		return v, err
@@ -100,9 +107,13 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, pi poolInfo, si
 	if st.disk != nil {
 		v, err := fromDisk(st.disk)
 		if err != nil {
+			m.dropAddedSubvolume(ctx, r, layout, st)
 			return nil, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
 		}
 		if err := compatible(v, r); err != nil {
+			if v.Location != r.Location {
+				m.dropAddedSubvolume(ctx, r, layout, st)
+			}
 			return nil, err
 		}
 		return v, nil
@@ -121,6 +132,75 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, pi poolInfo, si
 		return nil, cause
 	}
 	return m.add(ctx, r, pi, size, layout, st.subvolume == nil)
+}
+
+// checkName reads, before anything is added, what the RDS already has under the volume's name. The RDS may
+// print and match subvolume names by their leaf only (routeros.md §1.4), and the leaf is the volume id: a
+// second subvolume of the same id in another base path could then never be told apart from the first, so
+// neither could be removed (a delete of the real volume would be refused for good). So a create never adds
+// one while the id is taken:
+//   - a disk with the id exists (this volume, repeated; the same name in another base path; another tool's
+//     disk): the answer is decided from it, and nothing is added (done);
+//   - no disk, but a subvolume or directory with the id somewhere (what an interrupted create or delete
+//     left): it is removed first, if it has the driver's shape (else ErrNotOwned, done), and the create
+//     goes on.
+func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (*Volume, bool, error) {
+	st, err := m.readState(ctx, r.ID, r.Location, pi)
+	if err != nil {
+		return nil, true, err
+	}
+	if st.disk != nil {
+		v, err := fromDisk(st.disk)
+		if err != nil {
+			return nil, true, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
+		}
+		if err := compatible(v, r); err != nil {
+			return nil, true, err
+		}
+		return v, true, nil
+	}
+	if st.subvolume != nil || st.subvolumeErr != nil || st.dir {
+		if err := m.deleteLeftoversAnywhere(ctx, r.ID); err != nil {
+			return nil, true, fmt.Errorf("volume name %q: what the RDS holds under it cannot be cleared for a new volume: %w", r.ID, err)
+		}
+	}
+	return nil, false, nil
+}
+
+// dropAddedSubvolume removes the subvolume a create just added in r.Location before `/disk add` found the name
+// taken by a disk elsewhere (another base path, another tool's disk): the create answers AlreadyExists and
+// must leave nothing. Only a subvolume of exactly the driver's shape is removed (ownership.go); its own
+// failure is logged, the AlreadyExists is what the CO must see.
+func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layout Layout, st state) {
+	if layout != LayoutSubvolume || (st.subvolume == nil && !st.dir) {
+		return
+	}
+	err := func() error {
+		reads, err := leftoverReads(r.ID)
+		if err != nil {
+			return err
+		}
+		out, err := m.ros.Run(ctx, nil, reads...)
+		if err != nil {
+			return err
+		}
+		files, err := rds.FilesFrom(out[0])
+		if err != nil {
+			return err
+		}
+		disks, err := rds.DisksFrom(out[1])
+		if err != nil {
+			return err
+		}
+		if err := checkOwnShape(files, disks, subvolumeDir(r.Location.Pool, r.Location.SubvolumeName(r.ID))); err != nil {
+			return err
+		}
+		return m.removeLeftovers(ctx, r.ID, r.Location, layout, st.subvolume)
+	}()
+	if err != nil {
+		klog.ErrorS(err, "could not remove the subvolume of a create whose name is taken", "volumeID", r.ID,
+			"location", r.Location.String())
+	}
 }
 
 type state struct {
@@ -220,13 +300,18 @@ func (m *Manager) List(ctx context.Context) ([]Volume, error) {
 
 // Expand grows the volume to at least requiredBytes (never shrinks) and returns the size the RDS reports.
 func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
+	size, err := RoundSize(requiredBytes, limitBytes)
+	if err != nil {
+		return nil, err
+	}
 	v, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	size, err := RoundSize(requiredBytes, limitBytes)
-	if err != nil {
-		return nil, err
+	if limitBytes > 0 && v.SizeBytes > limitBytes {
+		// Never shrunk, so the limit cannot be met: answering with a capacity above it would break the range.
+		return nil, fmt.Errorf("volume %q is already %d bytes, above the limit of %d bytes (volumes are never shrunk): %w",
+			id, v.SizeBytes, limitBytes, ErrOutOfRange)
 	}
 	if v.SizeBytes >= size {
 		return v, nil
@@ -269,7 +354,7 @@ func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
 		return nil, err
 	}
 	if len(disks) == 0 {
-		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNotFound)
+		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNoPool)
 	}
 	return &disks[0], nil
 }

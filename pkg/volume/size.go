@@ -1,6 +1,10 @@
 package volume
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+)
 
 const (
 	// MiB and GiB are binary units.
@@ -19,7 +23,7 @@ const (
 // rounded up to AllocationUnit, and within limit when a limit is given.
 func RoundSize(required, limit int64) (int64, error) {
 	if required < 0 || limit < 0 {
-		return 0, fmt.Errorf("capacity range must not be negative (required %d, limit %d): %w", required, limit, ErrOutOfRange)
+		return 0, fmt.Errorf("capacity range must not be negative (required %d, limit %d): %w", required, limit, rds.ErrInvalid)
 	}
 	if limit > 0 && required > limit {
 		return 0, fmt.Errorf("required bytes %d exceed limit bytes %d: %w", required, limit, ErrOutOfRange)

@@ -3,6 +3,8 @@ package volume
 import (
 	"errors"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
 )
 
 func TestRoundSize(t *testing.T) {
@@ -21,7 +23,8 @@ func TestRoundSize(t *testing.T) {
 		{"limit below the rounded size", GiB + 1, GiB + 2, 0, ErrOutOfRange},
 		{"limit below the minimum", 0, MiB, 0, ErrOutOfRange},
 		{"required above limit", 2 * GiB, GiB, 0, ErrOutOfRange},
-		{"negative", -1, 0, 0, ErrOutOfRange},
+		{"negative", -1, 0, 0, rds.ErrInvalid},
+		{"negative limit", GiB, -1, 0, rds.ErrInvalid},
 		{"too large", MaxSize + 1, 0, 0, ErrOutOfRange},
 		{"largest", MaxSize, 0, MaxSize, nil},
 	} {

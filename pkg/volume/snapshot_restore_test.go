@@ -146,8 +146,8 @@ func TestCreateFromMissingSources(t *testing.T) {
 	// A base path on a pool the RDS does not have is refused before anything is read of the source.
 	r := e.req("pvc-new", 0)
 	r.Location = volume.Location{Pool: "pool2", Dir: "k8s"}
-	if _, err := e.m.CreateFrom(ctx, r, volume.Source{SnapshotID: "snap-1"}); !errors.Is(err, volume.ErrNotFound) {
-		t.Fatalf("onto a pool the RDS does not have: %v, want ErrNotFound", err)
+	if _, err := e.m.CreateFrom(ctx, r, volume.Source{SnapshotID: "snap-1"}); !errors.Is(err, volume.ErrNoPool) {
+		t.Fatalf("onto a pool the RDS does not have: %v, want ErrNoPool", err)
 	}
 }
 
