@@ -34,6 +34,9 @@ func (s *Simulator) exec(ctx context.Context, conn *ssh.ServerConn, ch ssh.Chann
 // errors both go to stdout.
 func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer, user, script string) (int, bool) {
 	s.record(user, script, true)
+	// One line per exec request, so that a log reader (the benchmark, a user) can count round trips apart
+	// from the commands each one ran.
+	s.logf("rds-sim: exec user=%s", user)
 	send := func(text string) error {
 		if text == "" {
 			return nil
