@@ -80,7 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&size, "pool-size", "pool capacity, e.g. 100GiB (default 100GiB, or the size stored in DATA-DIR)")
 	fs.StringVar(&cfg.PoolName, "pool-name", "", "slot and mount-point of the pool disk (default pool)")
 	fs.StringVar(&cfg.PoolFS, "pool-fs", "", "filesystem of the pool: btrfs or xfs (default btrfs)")
-	fs.DurationVar(&cfg.Latency, "latency", 0, "delay added to every command, e.g. 30ms")
+	fs.DurationVar(&cfg.Latency, "latency", 0, "delay charged once per exec: the network round trip, e.g. 30ms")
+	fs.DurationVar(&cfg.CommandLatency, "command-latency", 0, "delay charged before each command a script runs: RouterOS's own work")
 	fs.Var(&faults, "fault", "inject a fault: KIND[=VALUE][@MATCH][#N] (repeatable; see pkg/rdssim/README.md)")
 	fs.IntVar(&cfg.Width, "width", 80, "column at which print detail wraps")
 	nvmeAddr := fs.String("nvme-address", "127.0.0.1", "address the kernel NVMe/TCP target listens on when "+

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -37,6 +36,10 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 	// One line per exec request, so that a log reader (the benchmark, a user) can count round trips apart
 	// from the commands each one ran.
 	s.logf("rds-sim: exec user=%s", user)
+	// The round trip is paid once per exec, before anything runs, whether the script parses or not.
+	if !s.wait(ctx, s.execDelay()) {
+		return 0, false
+	}
 	send := func(text string) error {
 		if text == "" {
 			return nil
@@ -53,12 +56,8 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 	}
 	for _, st := range stmts {
 		texts := []string{st.canonical, st.text}
-		if d := s.commandDelay(texts...); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return 0, false
-			}
+		if !s.wait(ctx, s.commandDelay(texts...)) {
+			return 0, false
 		}
 		if _, hit := s.takeFault(FaultDropBefore, texts...); hit {
 			s.logf("rds-sim: fault drop-before user=%s %s", user, logText(st.canonical))

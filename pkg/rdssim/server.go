@@ -28,9 +28,12 @@ type Simulator struct {
 	mu sync.RWMutex // guards st: mutations take it for writing
 	st *state
 
-	fmu      sync.Mutex // faults, latency and the command log
-	faults   []*activeFault
-	latency  time.Duration
+	fmu            sync.Mutex // faults, latency and the command log
+	faults         []*activeFault
+	latency        time.Duration // per exec: the round trip
+	commandLatency time.Duration // per command: RouterOS's own work
+	// sleep waits d or until ctx ends (false then); tests replace it to count what is charged.
+	sleep    func(ctx context.Context, d time.Duration) bool
 	commands []string
 	scripts  []string
 	logMu    sync.Mutex
@@ -73,6 +76,8 @@ func New(cfg Config) (*Simulator, error) {
 		conns:          map[*ssh.ServerConn]struct{}{},
 		faults:         activate(cfg.Faults),
 		latency:        cfg.Latency,
+		commandLatency: cfg.CommandLatency,
+		sleep:          sleepCtx,
 	}
 	if err := os.MkdirAll(s.poolDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("rdssim: pool dir: %w", err)
