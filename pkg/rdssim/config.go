@@ -34,8 +34,8 @@ type Config struct {
 	Latency        time.Duration
 	CommandLatency time.Duration
 	Faults         []Fault
-	Log                io.Writer // one line per command run; nil discards
-	Exporter           Exporter  // optional real NVMe/TCP export of file disks
+	Log            io.Writer // one line per command run; nil discards
+	Exporter       Exporter  // optional real NVMe/TCP export of file disks
 }
 
 // Exporter makes a file disk reachable over NVMe/TCP (for example through
