@@ -34,7 +34,15 @@ func (s *Simulator) checkSpace(x *execCtx, st *state, host string, oldSize, size
 	if _, hit := s.takeFault(FaultDiskFull, x.texts...); hit {
 		return errNotEnoughSpace
 	}
-	if size > s.freeBytes(st.Pool.Size)+allocatedFile(host) {
+	allocated := x.allocated
+	if !x.allocatedKnown {
+		allocated = s.allocatedBytes()
+	}
+	free := st.Pool.Size - allocated
+	if free < 0 {
+		free = 0
+	}
+	if size > free+allocatedFile(host) {
 		return errNotEnoughSpace
 	}
 	return nil
@@ -60,6 +68,7 @@ func (s *Simulator) diskAdd(x *execCtx, st *statement) error {
 	if err != nil || rel == "" {
 		return failure("file-path must name a file on %s", s.poolName)
 	}
+	s.allocatedOutsideLock(x)
 	return s.mutate(func(next *state) (bool, error) {
 		d := &diskRecord{Index: next.NextDiskIndex, Slot: a["slot"], FilePath: clean, MountFilesystem: true, Port: defaultNVMePort}
 		if d.Slot == "" {
@@ -154,8 +163,11 @@ func makeFile(host string, size int64) error {
 
 // diskSet implements /disk set: resize the file, change export settings.
 func (s *Simulator) diskSet(x *execCtx, st *statement) error {
+	if _, ok := st.args["file-size"]; ok {
+		s.allocatedOutsideLock(x)
+	}
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.diskItems(next))
+		targets, err := resolve(st.items, s.diskItemsWhere(next, findExpr(st.items)))
 		if err != nil {
 			return false, err
 		}
@@ -219,7 +231,7 @@ func (s *Simulator) resizeDisk(x *execCtx, next *state, d *diskRecord, v string)
 // diskRemove implements /disk remove: the disk goes, its file stays.
 func (s *Simulator) diskRemove(st *statement) error {
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.diskItems(next))
+		targets, err := resolve(st.items, s.diskItemsWhere(next, findExpr(st.items)))
 		if err != nil {
 			return false, err
 		}
@@ -249,7 +261,7 @@ func (s *Simulator) diskRemove(st *statement) error {
 // console does.
 func (s *Simulator) monitorTraffic(x *execCtx, st *statement) (string, error) {
 	s.mu.RLock()
-	targets, err := resolve(st.items, s.diskItems(s.st))
+	targets, err := resolve(st.items, s.diskItemsWhere(s.st, findExpr(st.items)))
 	s.mu.RUnlock()
 	if err != nil {
 		return "", err

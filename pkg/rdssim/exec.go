@@ -15,6 +15,9 @@ type execCtx struct {
 	ctx   context.Context
 	texts []string // the command's canonical and written text, for fault matching
 	emit  func(string) error
+	// allocated is the pool's allocated bytes, when a command measured them before taking the state lock.
+	allocated      int64
+	allocatedKnown bool
 }
 
 // exec runs one exec request's script and reports its exit status. A
@@ -124,9 +127,9 @@ func (s *Simulator) run(x *execCtx, st *statement) (string, error) {
 		// A find on its own returns a list to a script and prints nothing.
 		return "", nil
 	case cmdDiskPrint:
-		return s.print(st, s.diskItems, []string{"slot", "type", "fs", "size", "free", "file-path"}), nil
+		return s.print(st, func(x *state) []item { return s.diskItemsWhere(x, st.where) }, []string{"slot", "type", "fs", "size", "free", "file-path"}), nil
 	case cmdFilePrint:
-		return s.print(st, s.fileItems, []string{"name", "type", "size", "last-modified"}), nil
+		return s.print(st, func(x *state) []item { return s.fileItemsWhere(x, st.where) }, []string{"name", "type", "size", "last-modified"}), nil
 	case cmdSubvolumePrint:
 		return s.print(st, s.subvolumeItems, []string{"name", "fs", "parent", "read-only", "creation-time"}), nil
 	case cmdDiskAdd:
@@ -217,19 +220,46 @@ func matchesName(it *item, n string) bool {
 	return strings.TrimPrefix(it.name, "/") == strings.TrimPrefix(n, "/")
 }
 
-// mutate runs fn on a copy of the state under the write lock. Whatever fn
-// changed is saved and kept even if it then fails, as RouterOS keeps the
-// items a multi-item command handled before its error.
+// mutate runs fn on a copy of the state under the write lock and publishes
+// the copy if fn changed it. Whatever fn changed is kept even if it then
+// fails, as RouterOS keeps the items a multi-item command handled before its
+// error. The command answers only once state.json holds its change; the
+// write happens after the lock is released (see persist).
 func (s *Simulator) mutate(fn func(next *state) (changed bool, err error)) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	next := s.st.clone()
 	changed, err := fn(next)
+	var version uint64
 	if changed {
-		if serr := next.save(s.cfg.DataDir); serr != nil {
+		s.st = next
+		s.version++
+		version = s.version
+	}
+	s.mu.Unlock()
+	if changed {
+		if serr := s.persist(version); serr != nil {
 			return failure("can not save state: %v", serr)
 		}
-		s.st = next
 	}
 	return err
+}
+
+// persist returns once state.json holds version or a later one. Writes are
+// group commits: a mutation that waited for another's write finds its own
+// change already written by it, or writes the newest state for every
+// mutation waiting behind it. (Before, each mutation marshalled and fsynced
+// the whole state under the state lock: 1,000 volumes made every create
+// wait for everyone else's JSON and two fsyncs.)
+func (s *Simulator) persist(version uint64) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	if s.saved >= version {
+		return s.saveErr
+	}
+	s.mu.RLock()
+	st, latest := s.st, s.version
+	s.mu.RUnlock()
+	s.saveErr = st.save(s.cfg.DataDir) // st is never changed once published, so no lock is needed
+	s.saved = latest
+	return s.saveErr
 }

@@ -12,7 +12,7 @@ import (
 // does then is UNVERIFIED); the disk keeps printing its last known size.
 func (s *Simulator) fileRemove(st *statement) error {
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.fileItems(next))
+		targets, err := resolve(st.items, s.fileItemsWhere(next, findExpr(st.items)))
 		if err != nil {
 			return false, err
 		}

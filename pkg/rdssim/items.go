@@ -205,21 +205,25 @@ func (s *Simulator) fileItems(st *state) []item {
 			return nil
 		}
 		name := st.Pool.Name + "/" + rel
-		fields := []field{
-			{key: "name", value: name, quoted: !safeBare(name)},
-			{key: "type", value: fileType(name, d.IsDir())},
-		}
-		if !d.IsDir() {
-			fields = append(fields, field{key: "size", value: humanSize(info.Size()), raw: strconv.FormatInt(info.Size(), 10)})
-		}
-		fields = append(fields, field{key: "last-modified", value: info.ModTime().Local().Format(timeLayout)})
-		idx := len(items)
-		items = append(items, item{index: idx, fields: fields, name: name,
-			ref:    &fileEntry{name: name, rel: rel, dir: d.IsDir()},
-			hidden: map[string]string{".id": "*" + strconv.FormatInt(int64(idx), 16)}})
+		items = append(items, fileItem(name, rel, d.IsDir(), info, len(items)))
 		return nil
 	})
 	return items
+}
+
+// fileItem is one entry of the pool as /file shows it, numbered idx.
+func fileItem(name, rel string, dir bool, info fs.FileInfo, idx int) item {
+	fields := []field{
+		{key: "name", value: name, quoted: !safeBare(name)},
+		{key: "type", value: fileType(name, dir)},
+	}
+	if !dir {
+		fields = append(fields, field{key: "size", value: humanSize(info.Size()), raw: strconv.FormatInt(info.Size(), 10)})
+	}
+	fields = append(fields, field{key: "last-modified", value: info.ModTime().Local().Format(timeLayout)})
+	return item{index: idx, fields: fields, name: name,
+		ref:    &fileEntry{name: name, rel: rel, dir: dir},
+		hidden: map[string]string{".id": idHex(idx)}}
 }
 
 func safeBare(s string) bool {

@@ -25,8 +25,13 @@ type Simulator struct {
 	clientKeyFile  string
 	knownHostsFile string
 
-	mu sync.RWMutex // guards st: mutations take it for writing
-	st *state
+	mu      sync.RWMutex // guards st and version: a mutation holds it only while it changes a copy
+	st      *state       // never changed once published: a mutation swaps in a changed copy
+	version uint64       // counts published states
+
+	saveMu  sync.Mutex // one writer of state.json at a time; see persist
+	saved   uint64     // the version state.json holds
+	saveErr error      // the outcome of the last write
 
 	fmu            sync.Mutex // faults, latency and the command log
 	faults         []*activeFault
