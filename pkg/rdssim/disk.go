@@ -34,15 +34,13 @@ func (s *Simulator) checkSpace(x *execCtx, st *state, host string, oldSize, size
 	if _, hit := s.takeFault(FaultDiskFull, x.texts...); hit {
 		return errNotEnoughSpace
 	}
-	allocated := x.allocated
-	if !x.allocatedKnown {
-		allocated = s.allocatedBytes()
+	fits := func(allocated int64) bool {
+		return size <= max(st.Pool.Size-allocated, 0)+allocatedFile(host)
 	}
-	free := st.Pool.Size - allocated
-	if free < 0 {
-		free = 0
+	if x.allocatedKnown && fits(x.allocated) {
+		return nil
 	}
-	if size > free+allocatedFile(host) {
+	if !fits(s.allocatedBytes()) { // a refusal always rests on a fresh walk
 		return errNotEnoughSpace
 	}
 	return nil
@@ -91,6 +89,9 @@ func (s *Simulator) diskAdd(x *execCtx, st *statement) error {
 		var oldSize int64
 		info, err := os.Stat(host)
 		exists := err == nil
+		if exists {
+			defer s.forgetAllocated() // the file turns from another file into a disk's
+		}
 		if exists {
 			if !info.Mode().IsRegular() {
 				return false, failure("file-path is not a regular file")
@@ -230,6 +231,7 @@ func (s *Simulator) resizeDisk(x *execCtx, next *state, d *diskRecord, v string)
 
 // diskRemove implements /disk remove: the disk goes, its file stays.
 func (s *Simulator) diskRemove(st *statement) error {
+	defer s.forgetAllocated() // its file is a disk's no more
 	return s.mutate(func(next *state) (bool, error) {
 		targets, err := resolve(st.items, s.diskItemsWhere(next, findExpr(st.items)))
 		if err != nil {

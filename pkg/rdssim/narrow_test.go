@@ -2,6 +2,7 @@ package rdssim
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -92,5 +93,46 @@ func TestConcurrentMutationsAreAllSaved(t *testing.T) {
 	defer again.mu.RUnlock()
 	if len(again.st.Disks) != n || len(again.st.Subvolumes) != n {
 		t.Errorf("after a restart: %d disks and %d subvolumes, want %d of each", len(again.st.Disks), len(again.st.Subvolumes), n)
+	}
+}
+
+// TestSpaceCheckSeesSnapshotCopies: the kept allocation of files that are no disk's is dropped when a
+// snapshot copies data, so the next add is checked against the copy too.
+func TestSpaceCheckSeesSnapshotCopies(t *testing.T) {
+	s := startSim(t, Config{PoolSize: 1 << 30})
+	c := dial(t, s)
+	mustRun(t, c, createScript("a")) // 1G sparse: fits an empty 1 GiB pool, and fills the kept allocation
+	host, err := s.HostPath("pool/k8s/a/disk.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeData(t, host, 300<<20) // through the data path: seen by every check
+	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool parent=k8s/a name=k8s/snap read-only=yes`)
+	// 300 MiB in a, 300 MiB in the copy: 424 MiB are left.
+	if out, status := run(t, c, `/disk add type=file file-path=pool/b.img file-size=500M slot=b`); status != 1 ||
+		out != "failure: not enough space"+crlf {
+		t.Errorf("an add larger than what the snapshot left: %d %q", status, out)
+	}
+	mustRun(t, c, `/disk add type=file file-path=pool/b.img file-size=400M slot=b`)
+}
+
+func writeData(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for written := 0; written < n; written += len(buf) {
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }

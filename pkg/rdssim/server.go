@@ -29,6 +29,7 @@ type Simulator struct {
 	st      *state       // never changed once published: a mutation swaps in a changed copy
 	version uint64       // counts published states
 
+	alloc   allocCache
 	saveMu  sync.Mutex // one writer of state.json at a time; see persist
 	saved   uint64     // the version state.json holds
 	saveErr error      // the outcome of the last write
