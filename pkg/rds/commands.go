@@ -263,3 +263,26 @@ func (f Filter) String() string { return strings.Join(f.conds, " and ") }
 
 // Err returns the validation error of a filter built from a refused value.
 func (f Filter) Err() error { return f.err }
+
+// GrowDisk resizes the disk slot to exactly bytes only if it is exported as nqn and smaller than bytes, so
+// that one exec can grow a volume without reading it first and can never shrink it or touch a disk of
+// another NQN. Whether RouterOS's find compares size as a number is UNVERIFIED: where it matches nothing,
+// the read-back shows the old size, and the caller grows the disk knowing its size (Manager.Expand).
+func GrowDisk(slot, nqn string, bytes int64) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	if err := ValidNQN(nqn); err != nil {
+		return Cmd{}, fmt.Errorf("disk NQN: %w", err)
+	}
+	if bytes <= 0 {
+		return Cmd{}, fmt.Errorf("disk size %d must be positive: %w", bytes, ErrInvalid)
+	}
+	n := strconv.FormatInt(bytes, 10)
+	return Cmd{
+		text: "/disk set [find slot=" + quote(slot) + " and nvme-tcp-server-nqn=" + quote(nqn) + " and size<" + n +
+			"] file-size=" + n,
+		verb:    "disk.set",
+		mutates: true,
+	}, nil
+}

@@ -208,12 +208,42 @@ func (m *Manager) List(ctx context.Context) ([]Volume, error) {
 }
 
 // Expand grows the volume to at least requiredBytes (never shrinks) and returns the size the RDS reports.
+//
+// On the normal path it costs one exec: a resize guarded by the disk's NQN and by its size being smaller
+// (rds.GrowDisk), then the read-back. Where the guard matched nothing although the disk is smaller (a
+// RouterOS whose find does not compare sizes), or the guarded script failed for a reason other than the
+// RDS's own refusal, it reads the volume and resizes it as before: two execs, the same errors.
 func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
-	v, err := m.Get(ctx, id)
-	if err != nil {
+	if err := rds.ValidName(id); err != nil {
 		return nil, err
 	}
 	size, err := RoundSize(requiredBytes, limitBytes)
+	if err != nil {
+		return nil, err
+	}
+	grow, err := rds.GrowDisk(id, NQN(id), size)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.runThenRead(ctx, id, grow)
+	switch {
+	case err == nil && v.SizeBytes >= size:
+		return v, nil
+	case err == nil, errors.Is(err, rds.ErrNoSpace), errors.Is(err, rds.ErrUnavailable),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotOwned):
+		// Smaller after the guarded resize, or an answer that reading first would not change.
+		if err != nil {
+			return nil, err
+		}
+	default:
+		klog.V(2).InfoS("guarded resize failed; reading the volume and resizing it", "volumeID", id, "err", err)
+	}
+	return m.expandKnowingSize(ctx, id, size)
+}
+
+// expandKnowingSize reads the volume, then resizes it only if it is smaller: two execs.
+func (m *Manager) expandKnowingSize(ctx context.Context, id string, size int64) (*Volume, error) {
+	v, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}

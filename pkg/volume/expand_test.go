@@ -1,0 +1,76 @@
+package volume_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/rdssim"
+	"github.com/rds-csi/rds-csi/pkg/routeros"
+	"github.com/rds-csi/rds-csi/pkg/volume"
+)
+
+// TestExpandIsOneExec: growing, and asking for less than the volume has, each cost one exec.
+func TestExpandIsOneExec(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-x", 2*volume.GiB)))
+	for _, tc := range []struct {
+		ask, want int64
+	}{{4 * volume.GiB, 4 * volume.GiB}, {3 * volume.GiB, 4 * volume.GiB}, {4 * volume.GiB, 4 * volume.GiB}} {
+		e.sim.ResetCommands()
+		v := must(e.m.Expand(ctx, "pvc-x", tc.ask, 0))
+		if v.SizeBytes != tc.want {
+			t.Errorf("expand to %d: %d bytes, want %d", tc.ask, v.SizeBytes, tc.want)
+		}
+		if n := len(e.sim.Scripts()); n != 1 {
+			t.Errorf("expand to %d cost %d execs, want 1: %q", tc.ask, n, e.sim.Scripts())
+		}
+	}
+}
+
+// TestExpandLeavesForeignDisksAlone: a disk with the volume's slot but another NQN is refused and keeps
+// its size.
+func TestExpandLeavesForeignDisksAlone(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	add := must(rds.AddFileDisk(rds.FileDiskSpec{Slot: "pvc-f", FilePath: "pool/k8s/pvc-f.img", SizeBytes: volume.GiB,
+		NQN: "nqn.2000-02.com.mikrotik:someone-else"}))
+	e.raw(t, add)
+	if _, err := e.m.Expand(ctx, "pvc-f", 2*volume.GiB, 0); !errors.Is(err, volume.ErrNotOwned) {
+		t.Fatalf("expand of a foreign disk: %v, want ErrNotOwned", err)
+	}
+	d := must(e.client.Disk(ctx, "pvc-f"))
+	if d.SizeBytes != volume.GiB {
+		t.Errorf("the foreign disk was resized to %d", d.SizeBytes)
+	}
+}
+
+// dropSteps runs the first Run's reads without its steps: a RouterOS whose find does not compare sizes,
+// so the guarded resize matches nothing.
+type dropSteps struct {
+	volume.RouterOS
+	dropped bool
+}
+
+func (d *dropSteps) Run(ctx context.Context, steps []rds.Cmd, reads ...rds.Cmd) ([][]routeros.Item, error) {
+	if !d.dropped && len(steps) == 1 && steps[0].Verb() == "disk.set" {
+		d.dropped = true
+		steps = nil
+	}
+	return d.RouterOS.Run(ctx, steps, reads...)
+}
+
+// TestExpandFallsBackWhenTheGuardMatchesNothing: the volume still grows, reading its size first.
+func TestExpandFallsBackWhenTheGuardMatchesNothing(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-g", 2*volume.GiB)))
+	ros := &dropSteps{RouterOS: e.client}
+	m := volume.NewManager(ros)
+	v := must(m.Expand(ctx, "pvc-g", 3*volume.GiB, 0))
+	if !ros.dropped || v.SizeBytes != 3*volume.GiB {
+		t.Fatalf("after the fallback: %d bytes (guard dropped: %v)", v.SizeBytes, ros.dropped)
+	}
+}
