@@ -64,7 +64,7 @@ func (c *Client) Run(ctx context.Context, steps []Cmd, reads ...Cmd) ([][]router
 }
 
 func (c *Client) run(ctx context.Context, steps, reads []Cmd) ([][]routeros.Item, error) {
-	if c.cfg.OneCommandPerExec {
+	if c.cfg.OneCommandPerExec || c.goesOn.Load() {
 		return c.runEach(ctx, steps, reads)
 	}
 	return c.runScript(ctx, steps, reads)
@@ -104,6 +104,10 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 	}
 	klog.V(4).InfoS("ran RouterOS script", "script", script, "output", res.output(), "exit", res.exit)
 	out, resumeAt, err := interpretScript(script, token, steps, reads, res)
+	if err != nil && len(steps) > 1 && wentOnAfter(err, steps, res.stdout, token, len(cmds)) && !c.goesOn.Swap(true) {
+		klog.InfoS("the RDS went on with a script after a command failed; from now on each command runs in an "+
+			"exec of its own, so that nothing runs after a failure it depends on", "failed", steps[0].text, "err", err)
+	}
 	if resumeAt >= 0 {
 		// RouterOS may stop at "no such item" for something already removed: that step is done, and the
 		// rest of the script runs again as a new one.
@@ -113,6 +117,24 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 	}
 	c.observe(verb, start, err)
 	return out, err
+}
+
+// wentOnAfter tells whether the script failed at one of its steps and still printed every marker: the RDS ran
+// the commands after the failed one.
+func wentOnAfter(err error, steps []Cmd, stdout, token string, total int) bool {
+	var ce *CommandError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	if _, n := splitAtMarkers(stdout, token, total); n < total {
+		return false
+	}
+	for _, s := range steps[:len(steps)-1] { // a failure of the last step ran nothing after it
+		if s.text == ce.Step {
+			return true
+		}
+	}
+	return false
 }
 
 // buildScript puts a marker after every command: command i is on line 2i+1, its marker on line 2i+2.
@@ -137,15 +159,28 @@ func interpretScript(script, token string, steps, reads []Cmd, res execResult) (
 		}
 		return nil, -1, cerr
 	}
-	if res.exit > 0 {
-		// Every marker is there, so every command ran; still, the RDS says something failed.
+	// Every marker is there: the script reached its end, but a RouterOS that goes on after an error
+	// (UNVERIFIED which way a box behaves) prints the error where it happened. A mutation prints nothing on
+	// success, so any text of a step is its failure, of the kind the text names, as in runEach; only "no such
+	// item" of a removal whose target is already gone is done.
+	tolerated := false
+	for i := range steps {
+		text := strings.TrimSpace(sections[i])
+		if text == "" {
+			continue
+		}
+		kind, _ := classify(text)
+		if steps[i].missingOK && errors.Is(kind, ErrNotFound) {
+			klog.V(2).InfoS("removal target already gone", "command", steps[i].text, "output", text)
+			tolerated = true
+			continue
+		}
+		return nil, -1, &CommandError{Kind: kind, Script: script, Step: steps[i].text, Output: text, ExitStatus: res.exit}
+	}
+	if res.exit > 0 && !tolerated {
+		// Every command ran and none said a word; still, the RDS says something failed.
 		return nil, -1, &CommandError{Kind: ErrProtocol, Script: script, ExitStatus: res.exit,
 			Output: fmt.Sprintf("the script ran to its end but exited with status %d: %s", res.exit, res.output())}
-	}
-	for i := range steps {
-		if text := strings.TrimSpace(sections[i]); text != "" {
-			klog.V(2).InfoS("RouterOS printed something for a command that succeeded", "command", steps[i].text, "output", text)
-		}
 	}
 	out = make([][]routeros.Item, len(reads))
 	for j, r := range reads {

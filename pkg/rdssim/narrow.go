@@ -69,15 +69,14 @@ func (s *Simulator) fileItemsWhere(st *state, where expr) []item {
 	root := s.poolDir()
 	idx := 0
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
+		if err != nil {
 			return nil
 		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return nil
 		}
-		rel = filepath.ToSlash(rel)
-		name := st.Pool.Name + "/" + rel
+		name, rel := poolFileName(st, filepath.ToSlash(rel))
 		i := idx
 		idx++
 		if !c.equal(name) {

@@ -33,7 +33,7 @@ func TestNarrowedListsMatchFullLists(t *testing.T) {
 	}
 	for _, where := range []string{
 		`name="pool/k8s/b/disk.img"`, `name="/pool/k8s/b/disk.img"`, `name=pool/flat/d.img`, `name="pool/k8s"`,
-		`name="pool/none"`, `name="pool/k8s/a" and type=directory`, `name~"disk"`, `type=directory`,
+		`name="pool/none"`, `name="pool"`, `name="pool/k8s/a" and type=directory`, `name~"disk"`, `type=directory`,
 	} {
 		t.Run("file "+where, func(t *testing.T) {
 			e := parseWhere(t, "/file print detail where "+where)
@@ -107,7 +107,7 @@ func TestSpaceCheckSeesSnapshotCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeData(t, host, 300<<20) // through the data path: seen by every check
-	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool parent=k8s/a name=k8s/snap read-only=yes`)
+	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool-fs parent=a name=k8s/snap read-only=yes`)
 	// 300 MiB in a, 300 MiB in the copy: 424 MiB are left.
 	if out, status := run(t, c, `/disk add type=file file-path=pool/b.img file-size=500M slot=b`); status != 1 ||
 		out != "failure: not enough space"+crlf {
