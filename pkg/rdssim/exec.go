@@ -25,6 +25,11 @@ type execCtx struct {
 func (s *Simulator) exec(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, script string) {
 	defer ch.Close()
 	status, ok := s.runScript(ctx, conn, ch, conn.User(), script)
+	// What the script changed is on disk before the client hears that it ended (see persist).
+	if err := s.persistLatest(); err != nil && ok {
+		_, _ = io.WriteString(ch, consoleText(failure("can not save state: %v", err))+crlf)
+		status = 1
+	}
 	if !ok {
 		return
 	}
@@ -234,31 +239,32 @@ func matchesName(it *item, n string) bool {
 // mutate runs fn on a copy of the state under the write lock and publishes
 // the copy if fn changed it. Whatever fn changed is kept even if it then
 // fails, as RouterOS keeps the items a multi-item command handled before its
-// error. The command answers only once state.json holds its change; the
-// write happens after the lock is released (see persist).
+// error. state.json is written once per exec, after the script and before
+// its exit status (exec, persist), not under the lock.
 func (s *Simulator) mutate(fn func(next *state) (changed bool, err error)) error {
 	s.mu.Lock()
 	next := s.st.clone()
 	changed, err := fn(next)
-	var version uint64
 	if changed {
 		s.st = next
 		s.version++
-		version = s.version
 	}
 	s.mu.Unlock()
-	if changed {
-		if serr := s.persist(version); serr != nil {
-			return failure("can not save state: %v", serr)
-		}
-	}
 	return err
 }
 
+// persistLatest writes the newest state unless state.json already holds it.
+func (s *Simulator) persistLatest() error {
+	s.mu.RLock()
+	v := s.version
+	s.mu.RUnlock()
+	return s.persist(v)
+}
+
 // persist returns once state.json holds version or a later one. Writes are
-// group commits: a mutation that waited for another's write finds its own
-// change already written by it, or writes the newest state for every
-// mutation waiting behind it. (Before, each mutation marshalled and fsynced
+// group commits: an exec that waited for another's write finds its own
+// changes already written by it, or writes the newest state for every exec
+// waiting behind it; a script of several mutations is written once. (Before, each mutation marshalled and fsynced
 // the whole state under the state lock: 1,000 volumes made every create
 // wait for everyone else's JSON and two fsyncs.)
 func (s *Simulator) persist(version uint64) error {
