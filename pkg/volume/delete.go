@@ -18,10 +18,14 @@ import (
 // after removing the disk): without the disk there is no record of the path, and only the driver's default
 // base path is searched, by the exact names this driver gives.
 //
-// It costs two execs: the disk and the subvolume (listed by its leaf, however the RDS prints names), then the
-// removal with its read-back.
+// For a volume this process created or listed it costs one exec (deleteKnown); otherwise, or when the
+// RDS's answer shows that what was remembered no longer holds, two: the disk and the subvolume (listed by
+// its leaf, however the RDS prints names), then the removal with its read-back.
 func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) error {
 	if err := rds.ValidName(id); err != nil {
+		return err
+	}
+	if done, err := m.deleteKnown(ctx, id); done {
 		return err
 	}
 	readDisk, err := rds.PrintDisks(rds.Eq("slot", id))

@@ -74,3 +74,54 @@ func TestExpandFallsBackWhenTheGuardMatchesNothing(t *testing.T) {
 		t.Fatalf("after the fallback: %d bytes (guard dropped: %v)", v.SizeBytes, ros.dropped)
 	}
 }
+
+// TestDeleteOfARememberedVolumeIsOneExec: the driver that created a volume deletes it in one exec, the
+// subvolume by the uuid it listed at create time, even beside another subvolume with the same leaf; a
+// driver that did not create it needs two (it reads first).
+func TestDeleteOfARememberedVolumeIsOneExec(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-one", volume.GiB)))
+	must(e.m.Create(ctx, e.req("pvc-two", volume.GiB)))
+	e.raw(t, must(rds.AddSubvolume(e.label(), "backups/pvc-one")))
+	e.sim.ResetCommands()
+	if err := e.m.Delete(ctx, "pvc-one", e.loc); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.sim.Scripts()); n != 1 {
+		t.Errorf("delete of a remembered volume: %d execs, want 1: %q", n, e.sim.Scripts())
+	}
+	if d, f, s := e.state(t, "pvc-one"); d || f || s {
+		t.Errorf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
+	}
+	if left := e.leftovers(t, "backups/pvc-one"); len(left) != 2 {
+		t.Errorf("the other subvolume with the same leaf was touched: %v", left)
+	}
+	e.sim.ResetCommands()
+	if err := volume.NewManager(e.client).Delete(ctx, "pvc-two", e.loc); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.sim.Scripts()); n < 2 {
+		t.Errorf("delete without memory: %d execs; it must read first", n)
+	}
+	if d, f, s := e.state(t, "pvc-two"); d || f || s {
+		t.Errorf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
+	}
+}
+
+// TestDeleteOfAReplacedVolumeGoesByTheRDS: a remembered volume whose disk was replaced by a foreign one
+// under the same slot: the guarded removal leaves the foreign disk, and the delete refuses it as today.
+func TestDeleteOfAReplacedVolumeGoesByTheRDS(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-rep", volume.GiB)))
+	e.raw(t, must(rds.RemoveDisk("pvc-rep")))
+	e.raw(t, must(rds.AddFileDisk(rds.FileDiskSpec{Slot: "pvc-rep", FilePath: "pool/other/x.img", SizeBytes: volume.GiB,
+		NQN: "nqn.2000-02.com.mikrotik:someone-else"})))
+	if err := e.m.Delete(ctx, "pvc-rep", e.loc); !errors.Is(err, volume.ErrNotOwned) {
+		t.Fatalf("delete of a replaced disk: %v, want ErrNotOwned", err)
+	}
+	if d := must(e.client.Disk(ctx, "pvc-rep")); d.FilePath != "pool/other/x.img" && d.FilePath != "/pool/other/x.img" {
+		t.Errorf("the foreign disk changed: %+v", d)
+	}
+}

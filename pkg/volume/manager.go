@@ -29,6 +29,8 @@ type Manager struct {
 	pools sync.Map // mount point -> poolInfo; a pool's filesystem and label do not change under a running driver
 	// parentForm is what `subvolume add parent=` takes on this RDS (parentLeaf or parentPath), once known.
 	parentForm atomic.Int32
+	// known remembers where this process's volumes live, so that Delete needs no read first (known.go).
+	known sync.Map // volume id -> knownVolume
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -83,7 +85,7 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, pi poolInfo, size in
 		return nil, err
 	}
 	steps = append(steps, add)
-	v, err := m.runThenRead(ctx, r.ID, steps...)
+	v, err := m.createThenRead(ctx, r.ID, pi, layout, steps)
 	if err != nil {
 		return nil, err
 	}
