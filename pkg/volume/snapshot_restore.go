@@ -302,7 +302,14 @@ func (m *Manager) existingFrom(ctx context.Context, r CreateRequest, src Source,
 
 // runCreateScript runs the steps with the disk's read-back and checks the volume came out as asked.
 func (m *Manager) runCreateScript(ctx context.Context, r CreateRequest, steps []rds.Cmd, size int64) (*Volume, error) {
-	v, err := m.runThenRead(ctx, r.ID, steps...)
+	var v *Volume
+	var err error
+	if pi, ok := m.pools.Load(r.Location.Pool); ok {
+		// Its subvolume is read back too, so that the delete needs no read first (known.go).
+		v, err = m.createThenRead(ctx, r.ID, pi.(poolInfo), LayoutSubvolume, steps)
+	} else {
+		v, err = m.runThenRead(ctx, r.ID, steps...)
+	}
 	if err != nil {
 		return nil, scriptError{err}
 	}
