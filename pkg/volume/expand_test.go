@@ -125,3 +125,22 @@ func TestDeleteOfAReplacedVolumeGoesByTheRDS(t *testing.T) {
 		t.Errorf("the foreign disk changed: %+v", d)
 	}
 }
+
+// TestDeleteOfARestoredVolumeIsOneExec: a restore remembers its subvolume as a create does.
+func TestDeleteOfARestoredVolumeIsOneExec(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-src", 2*volume.GiB)))
+	must(e.m.CreateSnapshot(ctx, "snap-1", "pvc-src"))
+	must(e.m.CreateFrom(ctx, e.req("pvc-new", 4*volume.GiB), volume.Source{SnapshotID: "snap-1"}))
+	e.sim.ResetCommands()
+	if err := e.m.Delete(ctx, "pvc-new", e.loc); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.sim.Scripts()); n != 1 {
+		t.Errorf("delete of a restored volume: %d execs, want 1", n)
+	}
+	if d, f, s := e.state(t, "pvc-new"); d || f || s {
+		t.Errorf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
+	}
+}

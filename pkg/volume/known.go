@@ -7,6 +7,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
 // A delete used to read the volume first (its disk, to learn the file's real path, since volumes of the
@@ -57,15 +58,24 @@ func (m *Manager) createThenRead(ctx context.Context, id string, pi poolInfo, la
 	if err != nil {
 		return nil, err
 	}
-	uuid := ""
-	if layout == LayoutSubvolume && v.Layout == LayoutSubvolume {
-		// An ambiguous listing is no error for the create; the delete then reads the volume first.
-		if sv, err := subvolumeIn(out[1], v.Location.Pool, pi, v.SubvolumeName()); err == nil && sv != nil {
-			uuid = sv.UUID
-		}
+	if layout == LayoutSubvolume {
+		m.rememberListed(v, pi, out[1])
+	} else {
+		m.remember(v, "")
 	}
-	m.remember(v, uuid)
 	return v, nil
+}
+
+// rememberListed remembers v with its subvolume's uuid picked out of a listing. An ambiguous listing is no
+// error here: nothing is remembered, and the delete reads the volume first.
+func (m *Manager) rememberListed(v *Volume, pi poolInfo, listing []routeros.Item) {
+	if v.Layout != LayoutSubvolume {
+		m.remember(v, "")
+		return
+	}
+	if sv, err := subvolumeIn(listing, v.Location.Pool, pi, v.SubvolumeName()); err == nil && sv != nil {
+		m.remember(v, sv.UUID)
+	}
 }
 
 // deleteKnown removes a remembered volume in one exec. done is false when nothing is remembered for id,

@@ -260,7 +260,11 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo,
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.addSnapshot(ctx, pi.label, o.subvolume, r.Location.SubvolumeName(r.ID), false, steps, read)
+	readSV, err := listSubvolumes(r.ID) // its uuid, so that the delete needs no read first (known.go)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.addSnapshot(ctx, pi.label, o.subvolume, r.Location.SubvolumeName(r.ID), false, steps, read, readSV)
 	if err != nil {
 		return nil, scriptError{err}
 	}
@@ -268,6 +272,7 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo,
 	if err != nil {
 		return nil, scriptError{err}
 	}
+	m.rememberListed(v, pi, out[1])
 	return m.createdFrom(v, r, size)
 }
 
