@@ -181,7 +181,7 @@ func startStack(o options) (*stack, error) {
 		case <-drvProc.done:
 			st.stop()
 			b, _ := os.ReadFile(logFile.Name())
-			return nil, fmt.Errorf("the driver exited (%v) before listening:\n%s", drvProc.err, b)
+			return nil, fmt.Errorf("the driver exited (%w) before listening:\n%s", drvProc.err, b)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
