@@ -143,7 +143,7 @@ func (s *Simulator) run(x *execCtx, st *statement) (string, error) {
 	case cmdDiskPrint:
 		return s.print(st, func(x *state) []item { return s.diskItemsWhere(x, st.where) }, []string{"slot", "type", "fs", "size", "free", "file-path"}), nil
 	case cmdFilePrint:
-		return s.print(st, func(x *state) []item { return s.fileItemsWhere(x, st.where) }, []string{"name", "type", "size", "last-modified"}), nil
+		return s.print(st, func(x *state) []item { return s.fileItemsWhere(x, st.where, true) }, []string{"name", "type", "size", "last-modified"}), nil
 	case cmdSubvolumePrint:
 		return s.print(st, s.subvolumeItems, []string{"name", "fs", "parent", "read-only", "creation-time"}), nil
 	case cmdFilesystemPrint:

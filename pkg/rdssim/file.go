@@ -13,7 +13,7 @@ import (
 func (s *Simulator) fileRemove(st *statement) error {
 	defer s.forgetAllocated()
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.fileItemsWhere(next, findExpr(st.items)))
+		targets, err := resolve(st.items, s.fileItemsWhere(next, findExpr(st.items), false))
 		if err != nil {
 			return false, err
 		}

@@ -2,8 +2,11 @@ package rdssim
 
 import (
 	"io/fs"
+	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -57,13 +60,29 @@ func (s *Simulator) diskItemsWhere(st *state, where expr) []item {
 	return items
 }
 
-// fileItemsWhere lists the files that where can match. A filter pinning the name still walks the pool,
-// since an item's number is its place in the walk, but reads the attributes (an lstat) of the matching
-// entry only.
-func (s *Simulator) fileItemsWhere(st *state, where expr) []item {
+// fileItemsWhere lists the files that where can match. For a filter pinning the name, a name that is not
+// on the pool lists nothing without a walk; otherwise the pool is walked in order up to that entry (an
+// item's number is its place in the walk) and only its attributes are read. A find (numbered false) needs
+// no numbers and reads the one entry.
+func (s *Simulator) fileItemsWhere(st *state, where expr, numbered bool) []item {
 	c, ok := equalityOn(where, "name")
 	if !ok {
 		return s.fileItems(st)
+	}
+	host, ok := s.fileHost(st, c.value)
+	if !ok {
+		return nil
+	}
+	info, err := os.Lstat(host)
+	if err != nil {
+		return nil
+	}
+	if !numbered {
+		name, rel := poolFileName(st, s.relOf(host))
+		if !c.equal(name) {
+			return nil
+		}
+		return []item{fileItem(name, rel, info.IsDir(), info, -1)}
 	}
 	var items []item
 	root := s.poolDir()
@@ -87,9 +106,32 @@ func (s *Simulator) fileItemsWhere(st *state, where expr) []item {
 			return nil
 		}
 		items = append(items, fileItem(name, rel, d.IsDir(), info, i))
-		return nil
+		return filepath.SkipAll // names are unique: nothing after it can match
 	})
 	return items
+}
+
+// fileHost is where the file RouterOS names name ("pool/a/b", "/pool/a/b", or the mount point itself)
+// lives on the host; false for a name outside the pool.
+func (s *Simulator) fileHost(st *state, name string) (string, bool) {
+	name = strings.TrimPrefix(name, "/")
+	if name == st.Pool.Name {
+		return s.poolDir(), true
+	}
+	rel, ok := strings.CutPrefix(name, st.Pool.Name+"/")
+	if !ok || rel == "" || path.Clean(rel) != rel || strings.HasPrefix(rel, "../") || rel == ".." {
+		return "", false
+	}
+	return s.hostPathRel(rel), true
+}
+
+// relOf is host's path below the pool's root, "." for the root.
+func (s *Simulator) relOf(host string) string {
+	rel, err := filepath.Rel(s.poolDir(), host)
+	if err != nil {
+		return "."
+	}
+	return filepath.ToSlash(rel)
 }
 
 // allocatedOutsideLock measures the pool's allocated bytes for a command that may allocate, before it

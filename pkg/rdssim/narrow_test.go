@@ -38,10 +38,14 @@ func TestNarrowedListsMatchFullLists(t *testing.T) {
 		t.Run("file "+where, func(t *testing.T) {
 			e := parseWhere(t, "/file print detail where "+where)
 			s.mu.RLock()
-			want, got := filter(s.fileItems(s.st), e), filter(s.fileItemsWhere(s.st, e), e)
+			want, got := filter(s.fileItems(s.st), e), filter(s.fileItemsWhere(s.st, e, true), e)
+			found := filter(s.fileItemsWhere(s.st, e, false), e) // a find: the same items, numbers aside
 			s.mu.RUnlock()
 			if !reflect.DeepEqual(itemsText(want), itemsText(got)) {
 				t.Errorf("narrowed %v, full %v", itemsText(got), itemsText(want))
+			}
+			if len(found) != len(want) || (len(found) == 1 && found[0].name != want[0].name) {
+				t.Errorf("find: %v, full list %v", itemsText(found), itemsText(want))
 			}
 		})
 	}
