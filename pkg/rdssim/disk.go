@@ -262,9 +262,7 @@ func (s *Simulator) diskRemove(st *statement) error {
 // keeps printing a sample every second until the client goes away, as the
 // console does.
 func (s *Simulator) monitorTraffic(x *execCtx, st *statement) (string, error) {
-	s.mu.RLock()
-	targets, err := resolve(st.items, s.diskItemsWhere(s.st, findExpr(st.items)))
-	s.mu.RUnlock()
+	targets, err := resolve(st.items, s.diskItemsWhere(s.published(), findExpr(st.items)))
 	if err != nil {
 		return "", err
 	}

@@ -167,10 +167,7 @@ func (s *Simulator) run(x *execCtx, st *statement) (string, error) {
 }
 
 func (s *Simulator) print(st *statement, list func(*state) []item, columns []string) string {
-	s.mu.RLock()
-	items := list(s.st)
-	s.mu.RUnlock()
-	items = filter(items, st.where)
+	items := filter(list(s.published()), st.where)
 	switch {
 	case st.words["terse"]:
 		return formatTerse(st.menu.flags, items)
@@ -251,6 +248,15 @@ func (s *Simulator) mutate(fn func(next *state) (changed bool, err error)) error
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// published is the current state. It is never changed once published (a mutation swaps in a changed
+// copy), so a reader lists it without holding the lock: a print's stats and walks of the pool do not hold
+// up mutations.
+func (s *Simulator) published() *state {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st
 }
 
 // persistLatest writes the newest state unless state.json already holds it.
