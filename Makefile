@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-kube e2e-nvme clean helm-lint deploy-test soak
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-go bench-kube e2e-nvme clean helm-lint deploy-test soak
 
 all: build
 
@@ -62,8 +62,16 @@ demo: deps build
 e2e-nvme:
 	hack/e2e-nvme/e2e-nvme.sh all
 
-bench:
-	$(GOTEST) -run '^$$' -bench . -benchmem ./pkg/... 
+# The CSI benchmark (hack/bench): the driver and rds-sim as processes, at 30 ms per round trip (latency per
+# operation, 200 in flight, execs per operation), then sequential operations at 0 ms. BENCHFLAGS adds flags.
+bench: build
+	$(GO) build -o $(BIN)/rds-csi-bench ./hack/bench
+	$(BIN)/rds-csi-bench --driver $(BIN)/rds-csi --sim $(BIN)/rds-sim --latency 30ms $(BENCHFLAGS)
+	$(BIN)/rds-csi-bench --driver $(BIN)/rds-csi --sim $(BIN)/rds-sim --latency 0 --volumes 0 --n 50 $(BENCHFLAGS)
+
+# The Go micro-benchmarks of every package.
+bench-go:
+	$(GOTEST) -run '^$$' -bench . -benchmem ./pkg/...
 
 # Benchmarks that need the API server: the manager's rebuild and scrape at scale, and the controller binary's
 # start-up with 5,000 VolumeAttachments (each run of the latter is a process start, hence -benchtime).

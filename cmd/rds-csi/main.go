@@ -35,6 +35,7 @@ func main() {
 	flag.BoolVar(&cfg.RDSInsecureHostKey, "rds-insecure-skip-host-key-check", false, "do not verify the RDS host key (tests only)")
 	flag.StringVar(&cfg.RDSSimulatorDir, "rds-simulator", "", "start an embedded RDS simulator keeping its state in DIR and use it")
 	flag.BoolVar(&cfg.RDSOneCommandPerExec, "rds-one-command-per-exec", false, "send one RouterOS command per SSH exec instead of one script per operation")
+	flag.IntVar(&cfg.RDSMaxSessions, "rds-max-sessions", 8, "SSH exec sessions open at once to the RDS; more RouterOS commands wait in order, their timeout starting when sent")
 	flag.DurationVar(&cfg.RDSCommandTimeout, "rds-command-timeout", 0, "timeout of one RouterOS exec (default 30s)")
 	flag.StringVar(&cfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this address, e.g. :9809 (empty: off)")
 	flag.StringVar(&cfg.BasePath, "base-path", "pool/k8s", "default <pool>/<directory> for volumes, when a StorageClass names none")

@@ -85,7 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	subvolumeParent := fs.String("subvolume-parent", "leaf", "what subvolume add parent= takes: leaf (as in the manual) or path")
 	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
 		"(a failing exec exiting 0 is --fault exit-zero)")
-	fs.DurationVar(&cfg.Latency, "latency", 0, "delay added to every command, e.g. 30ms")
+	fs.DurationVar(&cfg.Latency, "latency", 0, "delay charged once per exec: the network round trip, e.g. 30ms")
+	fs.DurationVar(&cfg.CommandLatency, "command-latency", 0, "delay charged before each command a script runs: RouterOS's own work")
 	fs.Var(&faults, "fault", "inject a fault: KIND[=VALUE][@MATCH][#N] (repeatable; see pkg/rdssim/README.md)")
 	fs.IntVar(&cfg.Width, "width", 80, "column at which print detail wraps")
 	nvmeAddr := fs.String("nvme-address", "127.0.0.1", "address the kernel NVMe/TCP target listens on when "+

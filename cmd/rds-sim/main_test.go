@@ -134,12 +134,13 @@ func TestProcessServesLogsAndStopsOnSignal(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			p := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir, "--pool-size", "1GiB",
-				"--fault", "exit-zero@/disk remove", "--fault", "latency=1ms", "--width", "120")
+				"--fault", "exit-zero@/disk remove", "--fault", "latency=1ms", "--width", "120",
+				"--latency", "1ms", "--command-latency", "1ms")
 			out, status := sshExec(t, p.addr, dir, `/disk add type=file file-path=pool/a.img file-size=100M slot=a; /disk print detail where mount-point="pool"`)
 			if status != 0 || !strings.Contains(out, "size=1 073 741 824") {
 				t.Errorf("pool size flag not applied: status %d\n%s", status, out)
 			}
-			for _, want := range []string{"rds-sim: cmd user=admin /disk add type=file file-path=pool/a.img file-size=100M slot=a",
+			for _, want := range []string{"rds-sim: exec user=admin", "rds-sim: cmd user=admin /disk add type=file file-path=pool/a.img file-size=100M slot=a",
 				`rds-sim: cmd user=admin /disk print detail where mount-point="pool"`} {
 				if got := p.next(t); got != want {
 					t.Errorf("log line %q, want %q", got, want)
@@ -200,6 +201,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--data-dir", dir, "--fault", "explode"}, 2, `unknown kind "explode"`},
 		{[]string{"--data-dir", dir, "--pool-size", "lots"}, 2, "invalid size"},
 		{[]string{"--data-dir", dir, "--latency", "soon"}, 2, "invalid value"},
+		{[]string{"--data-dir", dir, "--command-latency", "-1s"}, 1, "negative command latency"},
 		{[]string{"--data-dir", dir, "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"--data-dir", dir, "--pool-fs", "ext4"}, 1, `pool filesystem "ext4"`},
 		{[]string{"--data-dir", dir, "--listen", "256.0.0.1:1"}, 1, "listen"},

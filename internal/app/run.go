@@ -44,6 +44,7 @@ type Config struct {
 	RDSInsecureHostKey   bool   // tests only: accept any host key
 	RDSSimulatorDir      string // start an embedded simulator here and use it
 	RDSOneCommandPerExec bool
+	RDSMaxSessions       int // exec sessions open at once (rds.Config.MaxSessions); 0: the default
 	RDSCommandTimeout    time.Duration
 
 	BasePath    string
@@ -252,7 +253,8 @@ func newRDSClient(cfg Config, metrics *observability.Metrics) (*rds.Client, erro
 		}
 	}
 	rc := rds.Config{Address: addr, User: cfg.RDSUser, Signer: signer, HostKeyCallback: hostKey,
-		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec}
+		CommandTimeout: cfg.RDSCommandTimeout, OneCommandPerExec: cfg.RDSOneCommandPerExec,
+		MaxSessions: cfg.RDSMaxSessions}
 	if metrics != nil {
 		rc.Observe = metrics.ObserveRouterOSCommand
 	}

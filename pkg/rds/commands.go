@@ -281,3 +281,55 @@ func (f Filter) String() string { return strings.Join(f.conds, " and ") }
 
 // Err returns the validation error of a filter built from a refused value.
 func (f Filter) Err() error { return f.err }
+
+// GrowDisk resizes the disk slot to exactly bytes only if it is exported as nqn and smaller than bytes, so
+// that one exec can grow a volume without reading it first and can never shrink it or touch a disk of
+// another NQN. Whether RouterOS's find compares size as a number is UNVERIFIED: where it matches nothing,
+// the read-back shows the old size, and the caller grows the disk knowing its size (Manager.Expand).
+func GrowDisk(slot, nqn string, bytes int64) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	if err := ValidNQN(nqn); err != nil {
+		return Cmd{}, fmt.Errorf("disk NQN: %w", err)
+	}
+	if bytes <= 0 {
+		return Cmd{}, fmt.Errorf("disk size %d must be positive: %w", bytes, ErrInvalid)
+	}
+	n := strconv.FormatInt(bytes, 10)
+	return Cmd{
+		text: "/disk set [find slot=" + quote(slot) + " and nvme-tcp-server-nqn=" + quote(nqn) + " and size<" + n +
+			"] file-size=" + n,
+		verb:    "disk.set",
+		mutates: true,
+	}, nil
+}
+
+// RemoveDiskIf removes the disk slot only if it is exported as nqn and its file-path matches the regular
+// expression filePattern (see Match): a removal that needs no read first, because a disk that is not the
+// one expected stays. A disk that is already gone is not an error.
+func RemoveDiskIf(slot, nqn, filePattern string) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	if err := ValidNQN(nqn); err != nil {
+		return Cmd{}, fmt.Errorf("disk NQN: %w", err)
+	}
+	f := All(Eq("slot", slot), Eq("nvme-tcp-server-nqn", nqn), Match("file-path", filePattern))
+	if f.err != nil {
+		return Cmd{}, f.err
+	}
+	return Cmd{text: "/disk remove [find " + f.String() + "]", verb: "disk.remove", mutates: true, missingOK: true}, nil
+}
+
+// RemoveSubvolumeByUUID removes the btrfs subvolume with that uuid, whatever its name prints as; one that
+// is already gone is not an error. Whether find matches subvolumes by uuid is UNVERIFIED: a caller proves
+// the removal by reading its directory back.
+func RemoveSubvolumeByUUID(uuid string) (Cmd, error) {
+	f := Eq("uuid", uuid)
+	if f.err != nil || uuid == "" {
+		return Cmd{}, fmt.Errorf("subvolume uuid %q: %w", uuid, ErrInvalid)
+	}
+	return Cmd{text: "/disk/btrfs/subvolume/remove [find where " + f.String() + "]", verb: "subvolume.remove",
+		mutates: true, missingOK: true}, nil
+}

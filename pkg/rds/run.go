@@ -54,10 +54,29 @@ func (c *Client) Run(ctx context.Context, steps []Cmd, reads ...Cmd) ([][]router
 	if len(steps)+len(reads) == 0 {
 		return [][]routeros.Item{}, nil
 	}
+	if len(steps) == 0 {
+		// Identical reads in flight together share one round trip.
+		return c.reads.do(ctx, readKey(reads), func(ctx context.Context) ([][]routeros.Item, error) {
+			return c.run(ctx, nil, reads)
+		}, func(ctx context.Context) error { return c.ctxError(ctx, "waiting for a read of the RDS") })
+	}
+	return c.run(ctx, steps, reads)
+}
+
+func (c *Client) run(ctx context.Context, steps, reads []Cmd) ([][]routeros.Item, error) {
 	if c.cfg.OneCommandPerExec || c.goesOn.Load() {
 		return c.runEach(ctx, steps, reads)
 	}
 	return c.runScript(ctx, steps, reads)
+}
+
+// readKey identifies a list of reads: same commands, same answer.
+func readKey(reads []Cmd) string {
+	var b strings.Builder
+	for _, r := range reads {
+		fmt.Fprintf(&b, "%d:%d:%s\n", r.format, len(r.text), r.text)
+	}
+	return b.String()
 }
 
 func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routeros.Item, error) {

@@ -45,15 +45,16 @@ type execRequest struct {
 
 // exec runs one script in its own session, redialling once when the connection turns out to be gone
 // before the script was sent (or at any point for a pure read). Its errors wrap ErrUnavailable.
+//
+// The wait for a free session is bounded by ctx alone: CommandTimeout bounds the exec itself and starts
+// once the session is ours, so a command queued behind a burst does not time out before it was sent.
 func (c *Client) exec(ctx context.Context, req execRequest) (execResult, error) {
-	ctx, cancel := c.withCommandTimeout(ctx)
-	defer cancel()
-	select {
-	case c.sessions <- struct{}{}:
-		defer func() { <-c.sessions }()
-	case <-ctx.Done():
+	if err := c.sessions.acquire(ctx); err != nil {
 		return execResult{}, c.ctxError(ctx, "waiting for a free SSH session to the RDS")
 	}
+	defer c.sessions.release()
+	ctx, cancel := c.withCommandTimeout(ctx)
+	defer cancel()
 	retried := false
 	for {
 		cn, err := c.getConn(ctx)
@@ -139,7 +140,16 @@ func (c *Client) session(ctx context.Context, cn *conn, script string) (res exec
 		}
 		sess = s
 		mu.Unlock()
-		defer s.Close()
+		// Closed before the outcome is reported, so that a session counted free by the queue is closed
+		// on the wire too (the next one may open at once).
+		closed := false
+		closeSession := func() {
+			if !closed {
+				closed = true
+				s.Close()
+			}
+		}
+		defer closeSession()
 		var stdout, stderr limitedBuffer
 		s.Stdout, s.Stderr = &stdout, &stderr
 		if err := s.Start(script); err != nil {
@@ -147,6 +157,7 @@ func (c *Client) session(ctx context.Context, cn *conn, script string) (res exec
 				// The RDS answered the exec request with a refusal: nothing ran.
 				err = fmt.Errorf("%w: %s", errExecRefused, err.Error())
 			}
+			closeSession()
 			done <- outcome{sent: true, err: err}
 			return
 		}
@@ -166,6 +177,7 @@ func (c *Client) session(ctx context.Context, cn *conn, script string) (res exec
 		if err == nil && (stdout.overflow || stderr.overflow) {
 			err = fmt.Errorf("the command printed more than %d bytes: %w", maxOutput, ErrProtocol)
 		}
+		closeSession()
 		done <- outcome{res: r, sent: true, err: err}
 	}()
 	select {

@@ -49,7 +49,9 @@ type testServer struct {
 	noExitStatus bool
 	// hook, if set, is called with the script before it runs; it may return an action.
 	hook func(n int, script string) action
-	wg   sync.WaitGroup
+	// open counts the sessions accepted and not yet answered; maxOpen is the most seen at once.
+	open, maxOpen int
+	wg            sync.WaitGroup
 }
 
 type action int
@@ -140,6 +142,13 @@ func (s *testServer) recorded() []string {
 }
 
 // acceptedConns counts the TCP connections accepted so far.
+// mostOpen is the largest number of sessions that were open at once.
+func (s *testServer) mostOpen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxOpen
+}
+
 func (s *testServer) acceptedConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,6 +231,10 @@ func (s *testServer) handleConn(nc net.Conn) {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.open++
+		s.maxOpen = max(s.maxOpen, s.open)
+		s.mu.Unlock()
 		go s.handleSession(nc, ch, creqs)
 	}
 }
@@ -269,6 +282,9 @@ func (s *testServer) handleSession(nc net.Conn, ch ssh.Channel, reqs <-chan *ssh
 		if failed {
 			exitCode = s.exitOnFailure
 		}
+		s.mu.Unlock()
+		s.mu.Lock()
+		s.open-- // answered: the client may now open the next one
 		s.mu.Unlock()
 		if !noExit {
 			var status [4]byte

@@ -31,7 +31,8 @@ type Config struct {
 	// on which multi-command exec does not behave (it is unverified on hardware).
 	OneCommandPerExec bool
 	// MaxSessions bounds the exec sessions open at once on the connection (default 8; OpenSSH allows 10
-	// per connection, RouterOS's limit is unknown). Callers beyond it wait, within their context.
+	// per connection, RouterOS's limit is unknown). Callers beyond it wait in arrival order, within their
+	// context; CommandTimeout starts only once a session is theirs.
 	MaxSessions int
 	// Observe, if set, is called once per exec with its verb ("disk.add", "disk.print", "script", "ping",
 	// ...), its outcome ("ok", "error" or "unavailable") and its duration.
@@ -54,7 +55,8 @@ const (
 // after the RDS drops it. It is safe for concurrent use.
 type Client struct {
 	cfg      Config
-	sessions chan struct{}
+	sessions *sessionQueue
+	reads    sharedReads
 
 	mu           sync.Mutex
 	cur          *conn
@@ -104,7 +106,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = defaultMaxSessions
 	}
-	return &Client{cfg: cfg, sessions: make(chan struct{}, cfg.MaxSessions)}, nil
+	return &Client{cfg: cfg, sessions: newSessionQueue(cfg.MaxSessions)}, nil
 }
 
 // Close closes the connection. Commands in flight fail; later ones fail with ErrUnavailable.

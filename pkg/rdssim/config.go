@@ -37,10 +37,14 @@ type Config struct {
 	PoolFS          string   // "btrfs" (default) or "xfs"
 	PoolSize        int64    // bytes; default 100 GiB
 	Width           int      // column at which print detail wraps; default 80
-	Latency         time.Duration
-	Faults          []Fault
-	Log             io.Writer // one line per command run; nil discards
-	Exporter        Exporter  // optional real NVMe/TCP export of file disks
+	// Latency is charged once per exec request: the network round trip (session open, request, answer),
+	// whatever the script holds. CommandLatency is charged before each command the script runs: RouterOS's
+	// own work. A latency fault adds to CommandLatency for the commands it matches.
+	Latency        time.Duration
+	CommandLatency time.Duration
+	Faults         []Fault
+	Log            io.Writer // one line per command run; nil discards
+	Exporter       Exporter  // optional real NVMe/TCP export of file disks
 }
 
 // NameForm is how the console names a btrfs subvolume.
@@ -134,6 +138,9 @@ func (c *Config) validate() error {
 	}
 	if c.Latency < 0 {
 		return fmt.Errorf("rdssim: negative latency %s", c.Latency)
+	}
+	if c.CommandLatency < 0 {
+		return fmt.Errorf("rdssim: negative command latency %s", c.CommandLatency)
 	}
 	if c.PoolName != "" {
 		if err := checkPoolName(c.PoolName); err != nil {

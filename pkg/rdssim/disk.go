@@ -34,7 +34,13 @@ func (s *Simulator) checkSpace(x *execCtx, st *state, host string, oldSize, size
 	if _, hit := s.takeFault(FaultDiskFull, x.texts...); hit {
 		return errNotEnoughSpace
 	}
-	if size > s.freeBytes(st.Pool.Size)+allocatedFile(host) {
+	fits := func(allocated int64) bool {
+		return size <= max(st.Pool.Size-allocated, 0)+allocatedFile(host)
+	}
+	if x.allocatedKnown && fits(x.allocated) {
+		return nil
+	}
+	if !fits(s.allocatedBytes()) { // a refusal always rests on a fresh walk
 		return errNotEnoughSpace
 	}
 	return nil
@@ -60,6 +66,7 @@ func (s *Simulator) diskAdd(x *execCtx, st *statement) error {
 	if err != nil || rel == "" {
 		return failure("file-path must name a file on %s", s.poolName)
 	}
+	s.allocatedOutsideLock(x)
 	return s.mutate(func(next *state) (bool, error) {
 		d := &diskRecord{Index: next.NextDiskIndex, Slot: a["slot"], FilePath: clean, MountFilesystem: true, Port: defaultNVMePort}
 		if d.Slot == "" {
@@ -82,6 +89,9 @@ func (s *Simulator) diskAdd(x *execCtx, st *statement) error {
 		var oldSize int64
 		info, err := os.Stat(host)
 		exists := err == nil
+		if exists {
+			defer s.forgetAllocated() // the file turns from another file into a disk's
+		}
 		if exists {
 			if !info.Mode().IsRegular() {
 				return false, failure("file-path is not a regular file")
@@ -154,8 +164,11 @@ func makeFile(host string, size int64) error {
 
 // diskSet implements /disk set: resize the file, change export settings.
 func (s *Simulator) diskSet(x *execCtx, st *statement) error {
+	if _, ok := st.args["file-size"]; ok {
+		s.allocatedOutsideLock(x)
+	}
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.diskItems(next))
+		targets, err := resolve(st.items, s.diskItemsWhere(next, findExpr(st.items)))
 		if err != nil {
 			return false, err
 		}
@@ -218,8 +231,9 @@ func (s *Simulator) resizeDisk(x *execCtx, next *state, d *diskRecord, v string)
 
 // diskRemove implements /disk remove: the disk goes, its file stays.
 func (s *Simulator) diskRemove(st *statement) error {
+	defer s.forgetAllocated() // its file is a disk's no more
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.diskItems(next))
+		targets, err := resolve(st.items, s.diskItemsWhere(next, findExpr(st.items)))
 		if err != nil {
 			return false, err
 		}
@@ -248,9 +262,7 @@ func (s *Simulator) diskRemove(st *statement) error {
 // keeps printing a sample every second until the client goes away, as the
 // console does.
 func (s *Simulator) monitorTraffic(x *execCtx, st *statement) (string, error) {
-	s.mu.RLock()
-	targets, err := resolve(st.items, s.diskItems(s.st))
-	s.mu.RUnlock()
+	targets, err := resolve(st.items, s.diskItemsWhere(s.published(), findExpr(st.items)))
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package rdssim
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 type FaultKind string
 
 const (
-	FaultLatency    FaultKind = "latency"     // delay each matching command by Fault.Latency
+	FaultLatency    FaultKind = "latency"     // delay each matching command by Fault.Latency (on top of CommandLatency)
 	FaultDiskFull   FaultKind = "disk-full"   // every allocation fails: "failure: not enough space"
 	FaultDropBefore FaultKind = "drop-before" // close the SSH connection before the command runs
 	FaultDropAfter  FaultKind = "drop-after"  // run the command, then close the connection before its output is sent
@@ -146,11 +147,48 @@ func (s *Simulator) SetFaults(f ...Fault) {
 	s.faults = activate(f)
 }
 
-// SetLatency sets the delay added to every command.
+// SetLatency sets the delay charged once per exec (the round trip).
 func (s *Simulator) SetLatency(d time.Duration) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	s.latency = d
+}
+
+// SetCommandLatency sets the delay charged before each command a script runs.
+func (s *Simulator) SetCommandLatency(d time.Duration) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.commandLatency = d
+}
+
+// execDelay is the round-trip latency charged once per exec.
+func (s *Simulator) execDelay() time.Duration {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.latency
+}
+
+// wait sleeps d (nothing for d <= 0) and reports false if ctx ended first.
+func (s *Simulator) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	sleep := s.sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	return sleep(ctx, d)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // takeFault consumes one firing of the first active fault of kind whose
@@ -170,11 +208,11 @@ func (s *Simulator) takeFault(kind FaultKind, texts ...string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// commandDelay is the base latency plus every matching latency fault.
+// commandDelay is the per-command latency plus every matching latency fault.
 func (s *Simulator) commandDelay(texts ...string) time.Duration {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	d := s.latency
+	d := s.commandLatency
 	for _, f := range s.faults {
 		if f.Kind != FaultLatency || f.remaining == 0 || !matchesAny(f.Match, texts) {
 			continue

@@ -11,8 +11,9 @@ import (
 // empty. A file is removed even while a disk still uses it (what the real box
 // does then is UNVERIFIED); the disk keeps printing its last known size.
 func (s *Simulator) fileRemove(st *statement) error {
+	defer s.forgetAllocated()
 	return s.mutate(func(next *state) (bool, error) {
-		targets, err := resolve(st.items, s.fileItems(next))
+		targets, err := resolve(st.items, s.fileItemsWhere(next, findExpr(st.items), false))
 		if err != nil {
 			return false, err
 		}

@@ -235,28 +235,35 @@ func (s *Simulator) fileItems(st *state) []item {
 		if err != nil {
 			return nil
 		}
-		// The mount point itself is listed first, as in the manual's /file print ("0 BtrfsDisk").
-		name := st.Pool.Name
-		if rel != "." {
-			name += "/" + rel
-		} else {
-			rel = ""
-		}
-		fields := []field{
-			{key: "name", value: name, quoted: !safeBare(name)},
-			{key: "type", value: fileType(name, d.IsDir())},
-		}
-		if !d.IsDir() {
-			fields = append(fields, field{key: "size", value: humanSize(info.Size()), raw: strconv.FormatInt(info.Size(), 10)})
-		}
-		fields = append(fields, field{key: "last-modified", value: info.ModTime().Local().Format(timeLayout)})
-		idx := len(items)
-		items = append(items, item{index: idx, fields: fields, name: name,
-			ref:    &fileEntry{name: name, rel: rel, dir: d.IsDir()},
-			hidden: map[string]string{".id": "*" + strconv.FormatInt(int64(idx), 16)}})
+		name, rel := poolFileName(st, rel)
+		items = append(items, fileItem(name, rel, d.IsDir(), info, len(items)))
 		return nil
 	})
 	return items
+}
+
+// poolFileName is what /file calls the entry at rel below the pool's root ("." for the root): the mount
+// point itself is listed first, as in the manual's /file print ("0 BtrfsDisk").
+func poolFileName(st *state, rel string) (name, entryRel string) {
+	if rel == "." {
+		return st.Pool.Name, ""
+	}
+	return st.Pool.Name + "/" + rel, rel
+}
+
+// fileItem is one entry of the pool as /file shows it, numbered idx.
+func fileItem(name, rel string, dir bool, info fs.FileInfo, idx int) item {
+	fields := []field{
+		{key: "name", value: name, quoted: !safeBare(name)},
+		{key: "type", value: fileType(name, dir)},
+	}
+	if !dir {
+		fields = append(fields, field{key: "size", value: humanSize(info.Size()), raw: strconv.FormatInt(info.Size(), 10)})
+	}
+	fields = append(fields, field{key: "last-modified", value: info.ModTime().Local().Format(timeLayout)})
+	return item{index: idx, fields: fields, name: name,
+		ref:    &fileEntry{name: name, rel: rel, dir: dir},
+		hidden: map[string]string{".id": idHex(idx)}}
 }
 
 func safeBare(s string) bool {

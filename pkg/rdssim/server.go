@@ -25,12 +25,21 @@ type Simulator struct {
 	clientKeyFile  string
 	knownHostsFile string
 
-	mu sync.RWMutex // guards st: mutations take it for writing
-	st *state
+	mu      sync.RWMutex // guards st and version: a mutation holds it only while it changes a copy
+	st      *state       // never changed once published: a mutation swaps in a changed copy
+	version uint64       // counts published states
 
-	fmu      sync.Mutex // faults, latency and the command log
-	faults   []*activeFault
-	latency  time.Duration
+	alloc   allocCache
+	saveMu  sync.Mutex // one writer of state.json at a time; see persist
+	saved   uint64     // the version state.json holds
+	saveErr error      // the outcome of the last write
+
+	fmu            sync.Mutex // faults, latency and the command log
+	faults         []*activeFault
+	latency        time.Duration // per exec: the round trip
+	commandLatency time.Duration // per command: RouterOS's own work
+	// sleep waits d or until ctx ends (false then); tests replace it to count what is charged.
+	sleep    func(ctx context.Context, d time.Duration) bool
 	commands []string
 	scripts  []string
 	logMu    sync.Mutex
@@ -73,6 +82,8 @@ func New(cfg Config) (*Simulator, error) {
 		conns:          map[*ssh.ServerConn]struct{}{},
 		faults:         activate(cfg.Faults),
 		latency:        cfg.Latency,
+		commandLatency: cfg.CommandLatency,
+		sleep:          sleepCtx,
 	}
 	if err := os.MkdirAll(s.poolDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("rdssim: pool dir: %w", err)

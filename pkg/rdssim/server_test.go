@@ -273,6 +273,7 @@ func TestCommandLog(t *testing.T) {
 	for _, want := range []string{
 		"rds-sim: cmd user=admin /disk print detail where slot=x\n",
 		"rds-sim: cmd user=admin :put done\n",
+		"rds-sim: exec user=admin\n",
 		"rds-sim: rejected user=admin /disk addd: bad command name addd (line 1 column 7)\n",
 	} {
 		if !strings.Contains(got, want) {

@@ -182,7 +182,7 @@ func defaultLabel(disk string) string { return disk + "-fs" }
 // save writes the state atomically (writeFileAtomic: a temporary file, fsync,
 // rename), then fsyncs the directory so the rename itself survives a crash.
 func (st *state) save(dir string) error {
-	raw, err := json.MarshalIndent(st, "", "  ")
+	raw, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}

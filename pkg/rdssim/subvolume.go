@@ -17,6 +17,9 @@ var errNotBtrfs = failure("not a btrfs filesystem")
 // copied: reflinked where the host filesystem can, else copied sparsely.
 func (s *Simulator) subvolumeAdd(x *execCtx, st *statement) error {
 	a := st.args
+	if a["parent"] != "" {
+		defer s.forgetAllocated() // a snapshot copies files
+	}
 	switch {
 	case a["fs"] == "":
 		return failure("fs must be specified")
@@ -138,6 +141,7 @@ func (s *Simulator) snapshot(next *state, parent string, sv *subvolumeRecord, ho
 // nested subvolume exists (both UNVERIFIED on hardware; btrfs itself refuses
 // the second).
 func (s *Simulator) subvolumeRemove(st *statement) error {
+	defer s.forgetAllocated()
 	return s.mutate(func(next *state) (bool, error) {
 		targets, err := resolve(st.items, s.subvolumeItems(next))
 		if err != nil {

@@ -18,11 +18,16 @@ import (
 // leftovers are found in any base path from the RDS alone, and removed only when they have exactly the shape
 // the driver gives them (ownership.go); anything else is ErrNotOwned and left as it is.
 //
-// It costs two execs: the disk and the subvolume (listed by its leaf, however the RDS prints names), then the
-// removal with its read-back. The subvolume is listed with the disk when the default pool is btrfs (so that
-// a box with xfs pools only is never asked about btrfs), else in an exec of its own when the volume needs it.
+// For a volume this process created (or restored) it costs one exec (deleteKnown). Otherwise, or when the
+// RDS's answer shows that what was remembered no longer holds, two: the disk and the subvolume (listed by
+// its leaf, however the RDS prints names), then the removal with its read-back. The subvolume is listed with
+// the disk when the default pool is btrfs (so that a box with xfs pools only is never asked about btrfs),
+// else in an exec of its own when the volume needs it.
 func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) error {
 	if err := rds.ValidName(id); err != nil {
+		return err
+	}
+	if done, err := m.deleteKnown(ctx, id); done {
 		return err
 	}
 	readDisk, err := rds.PrintDisks(rds.Eq("slot", id))

@@ -78,14 +78,17 @@ func TestDeleteLeavesNothingOnTheDocumentedDialect(t *testing.T) {
 	}
 }
 
-// Under the leaf dialect two subvolumes with the same leaf cannot be told apart by any find: a delete then
-// refuses, and touches neither the volume nor the other subvolume.
+// Under the leaf dialect two subvolumes with the same leaf cannot be told apart by any find: a delete by a
+// driver that did not create the volume (it has only names to go by) refuses, and touches neither the
+// volume nor the other subvolume. The driver that created it remembers its subvolume's uuid and removes
+// exactly that one (TestDeleteOfARememberedVolumeIsOneExec).
 func TestDeleteRefusesASharedLeaf(t *testing.T) {
 	e := newEnv(t, rdssim.Config{}, false)
 	ctx := context.Background()
 	must(e.m.Create(ctx, e.req("pvc-dup", volume.GiB)))
 	e.raw(t, must(rds.AddSubvolume(e.label(), "backups/pvc-dup")))
-	if err := e.m.Delete(ctx, "pvc-dup", e.loc); !errors.Is(err, volume.ErrNotOwned) {
+	restarted := volume.NewManager(e.client)
+	if err := restarted.Delete(ctx, "pvc-dup", e.loc); !errors.Is(err, volume.ErrNotOwned) {
 		t.Fatalf("delete with a shared leaf: %v, want ErrNotOwned", err)
 	}
 	if d, f, s := e.state(t, "pvc-dup"); !d || !f || !s {

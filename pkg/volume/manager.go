@@ -30,6 +30,8 @@ type Manager struct {
 	// parentForm is what `subvolume add parent=` takes on this RDS (parentLeaf or parentPath), once known.
 	parentForm atomic.Int32
 	walks      walks // paged listings in progress (list_walk.go)
+	// known remembers where this process's volumes live, so that Delete needs no read first (known.go).
+	known sync.Map // volume id -> knownVolume
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -90,7 +92,7 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, pi poolInfo, size in
 		return nil, err
 	}
 	steps = append(steps, add)
-	v, err := m.runThenRead(ctx, r.ID, steps...)
+	v, err := m.createThenRead(ctx, r.ID, pi, layout, steps)
 	if err != nil {
 		return nil, err
 	}
@@ -299,22 +301,58 @@ func (m *Manager) List(ctx context.Context) ([]Volume, error) {
 }
 
 // Expand grows the volume to at least requiredBytes (never shrinks) and returns the size the RDS reports.
+//
+// On the normal path it costs one exec: a resize guarded by the disk's NQN and by its size being smaller
+// (rds.GrowDisk), then the read-back. Where the guard matched nothing although the disk is smaller (a
+// RouterOS whose find does not compare sizes), or the guarded script failed for a reason other than the
+// RDS's own refusal, it reads the volume and resizes it as before: two execs, the same errors.
 func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
+	if err := rds.ValidName(id); err != nil {
+		return nil, err
+	}
 	size, err := RoundSize(requiredBytes, limitBytes)
 	if err != nil {
 		return nil, err
 	}
+	grow, err := rds.GrowDisk(id, NQN(id), size)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.runThenRead(ctx, id, grow)
+	switch {
+	case err == nil && v.SizeBytes >= size:
+		return withinLimit(v, limitBytes)
+	case err == nil, errors.Is(err, rds.ErrNoSpace), errors.Is(err, rds.ErrUnavailable),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotOwned):
+		// Smaller after the guarded resize, or an answer that reading first would not change.
+		if err != nil {
+			return nil, err
+		}
+	default:
+		klog.V(2).InfoS("guarded resize failed; reading the volume and resizing it", "volumeID", id, "err", err)
+	}
+	return m.expandKnowingSize(ctx, id, size, limitBytes)
+}
+
+// withinLimit refuses a volume that is already larger than limitBytes (0: no limit). The guarded resize
+// never touches such a disk (it only grows a smaller one, to at most the limit), and volumes are never
+// shrunk, so the limit cannot be met: answering with a capacity above it would break the range.
+func withinLimit(v *Volume, limitBytes int64) (*Volume, error) {
+	if limitBytes > 0 && v.SizeBytes > limitBytes {
+		return nil, fmt.Errorf("volume %q is already %d bytes, above the limit of %d bytes (volumes are never shrunk): %w",
+			v.ID, v.SizeBytes, limitBytes, ErrOutOfRange)
+	}
+	return v, nil
+}
+
+// expandKnowingSize reads the volume, then resizes it only if it is smaller: two execs.
+func (m *Manager) expandKnowingSize(ctx context.Context, id string, size, limitBytes int64) (*Volume, error) {
 	v, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if limitBytes > 0 && v.SizeBytes > limitBytes {
-		// Never shrunk, so the limit cannot be met: answering with a capacity above it would break the range.
-		return nil, fmt.Errorf("volume %q is already %d bytes, above the limit of %d bytes (volumes are never shrunk): %w",
-			id, v.SizeBytes, limitBytes, ErrOutOfRange)
-	}
 	if v.SizeBytes >= size {
-		return v, nil
+		return withinLimit(v, limitBytes)
 	}
 	set, err := rds.SetDiskSize(id, size)
 	if err != nil {

@@ -260,7 +260,11 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo,
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.addSnapshot(ctx, pi.label, o.subvolume, r.Location.SubvolumeName(r.ID), false, steps, read)
+	readSV, err := listSubvolumes(r.ID) // its uuid, so that the delete needs no read first (known.go)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.addSnapshot(ctx, pi.label, o.subvolume, r.Location.SubvolumeName(r.ID), false, steps, read, readSV)
 	if err != nil {
 		return nil, scriptError{err}
 	}
@@ -268,6 +272,7 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo,
 	if err != nil {
 		return nil, scriptError{err}
 	}
+	m.rememberListed(v, pi, out[1])
 	return m.createdFrom(v, r, size)
 }
 
@@ -302,7 +307,14 @@ func (m *Manager) existingFrom(ctx context.Context, r CreateRequest, src Source,
 
 // runCreateScript runs the steps with the disk's read-back and checks the volume came out as asked.
 func (m *Manager) runCreateScript(ctx context.Context, r CreateRequest, steps []rds.Cmd, size int64) (*Volume, error) {
-	v, err := m.runThenRead(ctx, r.ID, steps...)
+	var v *Volume
+	var err error
+	if pi, ok := m.pools.Load(r.Location.Pool); ok {
+		// Its subvolume is read back too, so that the delete needs no read first (known.go).
+		v, err = m.createThenRead(ctx, r.ID, pi.(poolInfo), LayoutSubvolume, steps)
+	} else {
+		v, err = m.runThenRead(ctx, r.ID, steps...)
+	}
 	if err != nil {
 		return nil, scriptError{err}
 	}
