@@ -7,6 +7,8 @@ type Dialect struct {
 	SubvolumeNames  NameForm
 	SubvolumeParent NameForm
 	OnError         OnError
+	// Parents is whether subvolume add makes missing parent directories.
+	Parents Parents
 	// ExitZero makes failing execs exit with status 0 (the exit-zero fault).
 	ExitZero bool
 	// LabelIsMountPoint labels the pool's filesystem with the pool's name, as the manual does "for
@@ -30,6 +32,7 @@ var Dialects = []Dialect{
 // Apply returns cfg with the dialect's switches set (its faults added to cfg's).
 func (d Dialect) Apply(cfg Config) Config {
 	cfg.SubvolumeNames, cfg.SubvolumeParent, cfg.OnError = d.SubvolumeNames, d.SubvolumeParent, d.OnError
+	cfg.SubvolumeAddParents = d.Parents
 	if d.ExitZero {
 		cfg.Faults = append(append([]Fault{}, cfg.Faults...), Fault{Kind: FaultExitZero})
 	}
