@@ -29,6 +29,8 @@ type Manager struct {
 	pools sync.Map // mount point -> poolInfo; a pool's filesystem and label do not change under a running driver
 	// parentForm is what `subvolume add parent=` takes on this RDS (parentLeaf or parentPath), once known.
 	parentForm atomic.Int32
+	// containers are the base paths whose snapshots container this process saw on the RDS (snapshot_layout.go).
+	containers sync.Map
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.

@@ -95,12 +95,28 @@ func TestSnapshotAtPath(t *testing.T) {
 		want *Snapshot // nil: not one of ours
 	}{
 		{"pool/k8s-snapshots/pvc-a/1073741824/snap-1",
-			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}}},
+			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}, legacy: true}},
 		{"/raid10/a/b/c-snapshots/pvc.a/5/s_1",
-			&Snapshot{ID: "s_1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}}},
+			&Snapshot{ID: "s_1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}, legacy: true}},
 		// The source may itself be called like a snapshots directory; the last three segments decide.
 		{"pool/k8s-snapshots/x-snapshots/7/s",
-			&Snapshot{ID: "s", SourceVolumeID: "x-snapshots", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}}},
+			&Snapshot{ID: "s", SourceVolumeID: "x-snapshots", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}, legacy: true}},
+		// The current layout: <dir>-snapshots.<hash of pool/dir>/<id>.<source>.<bytes>.<len(source)>.
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5",
+			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}}},
+		{"raid10/a/b/" + "c-snapshots." + containerHash(Location{Pool: "raid10", Dir: "a/b/c"}) + "/s.1.pvc.a.5.5",
+			&Snapshot{ID: "s.1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}}},
+		{"pool/k8s-snapshots.9c4b90ed/a.b.c.7.3", // ids holding dots decode by the source's length
+			&Snapshot{ID: "a", SourceVolumeID: "b.c", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}}},
+		{"pool/k8s-snapshots.9c4b90ee/snap-1.pvc-a.1073741824.5", nil}, // another base path's hash
+		{"other/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5", nil}, // the hash names the pool too
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.6", nil},  // the length does not fit
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.05", nil},
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.01073741824.5", nil},
+		{"pool/k8s-snapshots.9c4b90ed/.pvc-a.1.5", nil},
+		{"pool/k8s-snapshots.9c4b90ed/pvc-a.1.5", nil},
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5/disk.img", nil},
+		{"pool/k8s-snapshots.9c4b90ed", nil},
 		{"pool/k8s-snapshots/pvc-a/01073741824/snap-1", nil}, // not the canonical decimal
 		{"pool/k8s-snapshots/pvc-a/0/snap-1", nil},
 		{"pool/k8s-snapshots/pvc-a/-5/snap-1", nil},
@@ -139,10 +155,10 @@ func TestSnapshotFilterPatterns(t *testing.T) {
 		f    SnapshotFilter
 		want string
 	}{
-		{SnapshotFilter{}, `name~"-snapshots/"`},
-		{SnapshotFilter{ID: "snap.1"}, `name~"-snapshots/.*/snap\\.1"`},
-		{SnapshotFilter{SourceVolumeID: "pvc-a"}, `name~"-snapshots/pvc-a/"`},
-		{SnapshotFilter{ID: "s", SourceVolumeID: "v.1"}, `name~"-snapshots/v\\.1/.*/s"`},
+		{SnapshotFilter{}, `name~"-snapshots"`},
+		{SnapshotFilter{ID: "snap.1"}, `name~"-snapshots.*/snap\\.1"`},
+		{SnapshotFilter{SourceVolumeID: "pvc-a"}, `name~"-snapshots.*pvc-a"`},
+		{SnapshotFilter{ID: "s", SourceVolumeID: "v.1"}, `name~"-snapshots.*/s"`},
 	} {
 		reads, err := c.f.reads()
 		if err != nil {
@@ -163,7 +179,8 @@ func TestSnapshotFilterPatterns(t *testing.T) {
 // driver would write for it, and every part of it passes the validation that guards commands.
 func FuzzSnapshotAtPath(f *testing.F) {
 	for _, s := range []string{"pool/k8s-snapshots/pvc-a/1073741824/snap-1", "p/a/b-snapshots/v/1/s", "p/x-snapshots/a/01/b",
-		"p/k8s-snapshots/a/5/b/c", "p/-snapshots/a/1/b", "/pool/k8s-snapshots/x-snapshots/7/s"} {
+		"p/k8s-snapshots/a/5/b/c", "p/-snapshots/a/1/b", "/pool/k8s-snapshots/x-snapshots/7/s",
+		"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5", "pool/k8s-snapshots.9c4b90ed/a.b.c.7.3"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
@@ -180,6 +197,11 @@ func FuzzSnapshotAtPath(f *testing.F) {
 		for _, parent := range []string{s.Location.SubvolumeName(s.SourceVolumeID), s.SourceVolumeID} {
 			if _, err := rds.AddSnapshot(s.Location.Pool+"-fs", parent, s.SubvolumeName(), false); err != nil {
 				t.Fatalf("a recognised snapshot cannot be made: %v", err)
+			}
+		}
+		if !s.legacy {
+			if leaf, err := snapshotLeaf(s.ID, s.SourceVolumeID, s.SizeBytes); err != nil || ReservedName(leaf) == nil {
+				t.Fatalf("%q: leaf %q (%v) is not reserved from volume ids", name, leaf, err)
 			}
 		}
 		if _, err := rds.RemoveSubvolume("", s.ID); err != nil {
