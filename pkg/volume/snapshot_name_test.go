@@ -108,7 +108,7 @@ func TestSnapshotAtPath(t *testing.T) {
 			&Snapshot{ID: "s.1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}}},
 		{"pool/k8s-snapshots.9c4b90ed/a.b.c.7.3", // ids holding dots decode by the source's length
 			&Snapshot{ID: "a", SourceVolumeID: "b.c", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}}},
-		{"pool/k8s-snapshots.9c4b90ee/snap-1.pvc-a.1073741824.5", nil}, // another base path's hash
+		{"pool/k8s-snapshots.9c4b90ee/snap-1.pvc-a.1073741824.5", nil},  // another base path's hash
 		{"other/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5", nil}, // the hash names the pool too
 		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.6", nil},  // the length does not fit
 		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.05", nil},
