@@ -38,6 +38,7 @@ func TestListSnapshotsAcrossBasePaths(t *testing.T) {
 		ctx := context.Background()
 		tenant := e.req("pvc-t", volume.GiB)
 		tenant.Location = volume.Location{Pool: "pool", Dir: "tenant/prod"}
+		e.makeBase(t, tenant.Location)
 		must(e.m.Create(ctx, tenant))
 		must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
 		must(e.m.Create(ctx, e.req("pvc-a2", volume.GiB)))
@@ -45,6 +46,8 @@ func TestListSnapshotsAcrossBasePaths(t *testing.T) {
 			must(e.m.CreateSnapshot(ctx, s[0], s[1]))
 		}
 		// Subvolumes of someone else that look almost like snapshots are never listed.
+		e.makeParents(t, "pool", "k8s-snapshots/pvc-a/1073741824/snap-writable")
+		e.makeParents(t, "pool", "backup-snapshots/pvc-a/0100/snap-zero")
 		e.raw(t, must(rds.AddSubvolume(e.label(), "k8s-snapshots/pvc-a/1073741824/snap-writable")),
 			must(rds.AddSnapshot(e.label(), e.parent("k8s/pvc-a"), "backup-snapshots/pvc-a/0100/snap-zero", true)))
 		e.sim.ResetCommands()
