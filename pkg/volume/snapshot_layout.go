@@ -50,7 +50,7 @@ func containerLeafOK(loc Location) error {
 	if i := strings.LastIndex(leaf, "/"); i >= 0 {
 		leaf = leaf[i+1:]
 	}
-	if err := rds.ValidName(leaf); err != nil {
+	if err := rds.ValidPath(leaf); err != nil {
 		return fmt.Errorf("base path %s: its snapshots' subvolume would be named %q: %w", loc, leaf, err)
 	}
 	return nil
@@ -82,7 +82,9 @@ func parseContainer(pool, parent, leaf string) (Location, bool) {
 // ErrInvalid, before anything is changed.
 func snapshotLeaf(id, source string, size int64) (string, error) {
 	leaf := id + "." + source + "." + strconv.FormatInt(size, 10) + "." + strconv.Itoa(len(source))
-	if err := rds.ValidName(leaf); err != nil {
+	// A path segment, not a name: up to 255 characters (btrfs's limit), so that ids of the 128 characters
+	// CSI allows still fit with a source id of up to about 100.
+	if err := rds.ValidPath(leaf); err != nil {
 		return "", fmt.Errorf("snapshot %q of volume %q: the snapshot's subvolume name %q: %w", id, source, leaf, err)
 	}
 	return leaf, nil

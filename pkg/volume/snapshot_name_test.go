@@ -320,11 +320,14 @@ func TestReservedName(t *testing.T) {
 			t.Errorf("%q: %v, want reserved %v", c.id, err, c.reserved)
 		}
 	}
-	long := strings.Repeat("s", 100)
-	if _, err := snapshotLeaf(long, strings.Repeat("v", 40), 1<<30); !errors.Is(err, rds.ErrInvalid) {
+	// 128-character ids (the longest CSI names) fit with a source of up to about 100 characters.
+	if _, err := snapshotLeaf(strings.Repeat("s", 128), strings.Repeat("v", 100), 1<<40); err != nil {
+		t.Errorf("a 128-character snapshot id: %v", err)
+	}
+	if _, err := snapshotLeaf(strings.Repeat("s", 128), strings.Repeat("v", 128), 1<<30); !errors.Is(err, rds.ErrInvalid) {
 		t.Errorf("a leaf over the RDS's name length: %v, want ErrInvalid", err)
 	}
-	if err := containerLeafOK(Location{Pool: "pool", Dir: strings.Repeat("d", 120)}); !errors.Is(err, rds.ErrInvalid) {
+	if err := containerLeafOK(Location{Pool: "pool", Dir: strings.Repeat("d", 240)}); !errors.Is(err, rds.ErrInvalid) {
 		t.Errorf("a container leaf over the name length: %v", err)
 	}
 }
