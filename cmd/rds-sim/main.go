@@ -83,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.PoolLabel, "pool-label", "", "label of the pool's filesystem, what btrfs commands take as fs= (default POOL-NAME-fs)")
 	subvolumeNames := fs.String("subvolume-name", "leaf", "how a subvolume's name prints and matches: leaf (as the manual implies) or path")
 	subvolumeParent := fs.String("subvolume-parent", "leaf", "what subvolume add parent= takes: leaf (as in the manual) or path")
+	addParents := fs.String("subvolume-add-parents", "create", "whether subvolume add name=a/b/c makes missing "+
+		"parent directories: create, or refuse (the add fails; UNVERIFIED which the real box does)")
 	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
 		"(a failing exec exiting 0 is --fault exit-zero)")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay charged once per exec: the network round trip, e.g. 30ms")
@@ -116,7 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	if cfg.SubvolumeNames, err = rdssim.ParseNameForm(*subvolumeNames); err == nil {
 		if cfg.SubvolumeParent, err = rdssim.ParseNameForm(*subvolumeParent); err == nil {
-			cfg.OnError, err = rdssim.ParseOnError(*onError)
+			if cfg.OnError, err = rdssim.ParseOnError(*onError); err == nil {
+				cfg.SubvolumeAddParents, err = rdssim.ParseParents(*addParents)
+			}
 		}
 	}
 	if err != nil {

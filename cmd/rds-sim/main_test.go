@@ -208,6 +208,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--data-dir", dir, "--subvolume-name", "full"}, 2, `subvolume name form "full"`},
 		{[]string{"--data-dir", dir, "--subvolume-parent", "uuid"}, 2, `subvolume name form "uuid"`},
 		{[]string{"--data-dir", dir, "--on-error", "ignore"}, 2, `on-error "ignore"`},
+		{[]string{"--data-dir", dir, "--subvolume-add-parents", "mkdir"}, 2, `subvolume-add-parents "mkdir"`},
 		{[]string{"--data-dir", dir, "--pool-label", "a b"}, 1, "pool label"},
 		{[]string{"--help"}, 0, "Usage: rds-sim"},
 	}
@@ -264,7 +265,14 @@ func TestOpenSSHClient(t *testing.T) {
 func TestDialectFlags(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir, "--pool-label", "ocp-storage",
-		"--subvolume-name", "path", "--subvolume-parent", "path", "--on-error", "continue")
+		"--subvolume-name", "path", "--subvolume-parent", "path", "--on-error", "continue", "--subvolume-add-parents", "refuse")
+	if out, status := sshExec(t, p.addr, dir, `/disk/btrfs/subvolume/add fs=ocp-storage name=k8s/a`); status != 1 ||
+		!strings.Contains(out, "parent directory does not exist") {
+		t.Errorf("a missing parent with --subvolume-add-parents refuse: %d %q", status, out)
+	}
+	if out, status := sshExec(t, p.addr, dir, `/disk/btrfs/subvolume/add fs=ocp-storage name=k8s`); status != 0 {
+		t.Fatalf("the base subvolume: %d %q", status, out)
+	}
 	if out, status := sshExec(t, p.addr, dir, `/disk/btrfs/subvolume/add fs=pool name=k8s/a`); status != 1 ||
 		!strings.Contains(out, "input does not match any value of fs") {
 		t.Errorf("fs= by mount point with a label: %d %q", status, out)

@@ -25,6 +25,9 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err := rds.ValidName(name); err != nil {
 		return nil, invalid("volume name %q cannot be used as an RDS disk name: %v", name, err)
 	}
+	if err := volume.ReservedName(name); err != nil {
+		return nil, invalid("%v", err)
+	}
 	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}

@@ -103,6 +103,8 @@ func TestCreateVolumeRefusesBadInput(t *testing.T) {
 		{"no name", createReq("", nil), "name"},
 		{"hostile name", createReq(`pvc";/disk remove 0`, nil), "disk name"},
 		{"over-long name", createReq(strings.Repeat("a", 129), nil), "disk name"},
+		{"a snapshot's leaf", createReq("snap-1.pvc-a.1073741824.5", nil), "form of a snapshot"},
+		{"a snapshots container's leaf", createReq("k8s-snapshots.9c4b90ed", nil), "snapshots container"},
 		{"no capabilities", &csi.CreateVolumeRequest{Name: "pvc-a"}, "capabilities"},
 		{"multi-node filesystem", createReq("pvc-a", nil, mountCap(mmw, "ext4")), "block-only"},
 		{"unsupported fs", createReq("pvc-a", nil, mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER, "ntfs")), "ntfs"},

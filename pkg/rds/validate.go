@@ -12,8 +12,12 @@ import (
 
 const (
 	maxNameLen = 128
-	maxPathLen = 1024
-	maxNQNLen  = 223 // NVMe base specification
+	// maxSegmentLen bounds one directory or file name of a path: NAME_MAX of btrfs (and of most
+	// filesystems), so that a snapshot's leaf can carry a 128-character snapshot id with its source. What
+	// RouterOS itself allows is UNVERIFIED (rds-csi doctor makes such a name).
+	maxSegmentLen = 255
+	maxPathLen    = 1024
+	maxNQNLen     = 223 // NVMe base specification
 )
 
 var (
@@ -45,7 +49,7 @@ func ValidName(s string) error {
 }
 
 // ValidPath checks a path on the RDS: relative (no leading '/'), made of names that ValidName accepts
-// joined by single '/', with no "." or ".." segment. The error wraps ErrInvalid.
+// (but up to 255 characters long each) joined by single '/', with no "." or ".." segment. The error wraps ErrInvalid.
 func ValidPath(s string) error {
 	switch {
 	case s == "":
@@ -58,6 +62,9 @@ func ValidPath(s string) error {
 	for _, seg := range strings.Split(s, "/") {
 		if seg == "." || seg == ".." {
 			return fmt.Errorf("path %s may not contain %q: %w", show(s), seg, ErrInvalid)
+		}
+		if len(seg) > maxNameLen && len(seg) <= maxSegmentLen && nameRE.MatchString(seg) {
+			continue // a long name, checked like a short one
 		}
 		if err := ValidName(seg); err != nil {
 			return fmt.Errorf("path %s: segment %s: %w", show(s), show(seg), err)

@@ -30,13 +30,14 @@ func TestValidName(t *testing.T) {
 }
 
 func TestValidPath(t *testing.T) {
-	for _, ok := range []string{"pool", "pool/k8s/pvc-1/disk.img", "raid10/vm-storage-001.img", "a/b.c/d_e"} {
+	for _, ok := range []string{"pool", "pool/k8s/pvc-1/disk.img", "raid10/vm-storage-001.img", "a/b.c/d_e",
+		"pool/" + strings.Repeat("b", 255)} {
 		if err := ValidPath(ok); err != nil {
 			t.Errorf("ValidPath(%q) = %v, want nil", ok, err)
 		}
 	}
 	bad := []string{"/pool/x", "pool//x", "pool/", "pool/../etc", "pool/./x", "../x", "pool/x y", "pool/x;y",
-		`pool/"x`, "pool/x\n", strings.Repeat("a/", 600) + "a", "pool/" + strings.Repeat("b", 129)}
+		`pool/"x`, "pool/x\n", strings.Repeat("a/", 600) + "a", "pool/" + strings.Repeat("b", 256)}
 	for _, h := range hostile {
 		bad = append(bad, h, "pool/"+h, h+"/x")
 	}

@@ -34,9 +34,12 @@ type Config struct {
 	SubvolumeNames  NameForm // how a subvolume's name prints and matches in print/find/where
 	SubvolumeParent NameForm // what `subvolume add parent=` takes
 	OnError         OnError  // whether a script stops at its first runtime error
-	PoolFS          string   // "btrfs" (default) or "xfs"
-	PoolSize        int64    // bytes; default 100 GiB
-	Width           int      // column at which print detail wraps; default 80
+	// SubvolumeAddParents says whether `subvolume add name=a/b/c` makes the missing directories a and a/b
+	// (the manual only ever adds below something that exists: Snapshots, then Snapshots/Documents-…).
+	SubvolumeAddParents Parents
+	PoolFS              string // "btrfs" (default) or "xfs"
+	PoolSize            int64  // bytes; default 100 GiB
+	Width               int    // column at which print detail wraps; default 80
 	// Latency is charged once per exec request: the network round trip (session open, request, answer),
 	// whatever the script holds. CommandLatency is charged before each command the script runs: RouterOS's
 	// own work. A latency fault adds to CommandLatency for the commands it matches.
@@ -70,6 +73,30 @@ const (
 	// status still reports the failure.
 	OnErrorContinue OnError = "continue"
 )
+
+// Parents is whether `/disk/btrfs/subvolume/add` makes the missing parent directories of name=.
+type Parents string
+
+const (
+	// ParentsCreate: missing parents are made as plain directories (like mkdir -p; the simulator's
+	// behaviour from the start, and the default so that a base path need not be made first).
+	ParentsCreate Parents = "create"
+	// ParentsRefuse: the add fails when the parent directory does not exist, as `btrfs subvolume create`
+	// does on Linux. The MikroTik manual makes every parent first (the Snapshots subvolume, then
+	// Snapshots/Documents-22012025), so this may well be the real box.
+	ParentsRefuse Parents = "refuse"
+)
+
+// ParseParents reads "create" or "refuse" ("" is the default, create).
+func ParseParents(s string) (Parents, error) {
+	switch p := Parents(s); p {
+	case "":
+		return ParentsCreate, nil
+	case ParentsCreate, ParentsRefuse:
+		return p, nil
+	}
+	return "", fmt.Errorf("rdssim: subvolume-add-parents %q: want create or refuse", s)
+}
 
 // ParseNameForm reads "leaf" or "path" ("" is the default, leaf).
 func ParseNameForm(s string) (NameForm, error) {
@@ -160,6 +187,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.OnError, err = ParseOnError(string(c.OnError)); err != nil {
+		return err
+	}
+	if c.SubvolumeAddParents, err = ParseParents(string(c.SubvolumeAddParents)); err != nil {
 		return err
 	}
 	return nil

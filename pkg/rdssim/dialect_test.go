@@ -135,6 +135,49 @@ func TestSubvolumeParentForms(t *testing.T) {
 	}
 }
 
+// TestSubvolumeAddParents: with ParentsCreate a subvolume deep below directories that do not exist makes
+// them; with ParentsRefuse the add fails and nothing is made, while an add directly inside an existing
+// directory or subvolume (the manual's Snapshots, then Snapshots/Documents-22012025) works under both.
+func TestSubvolumeAddParents(t *testing.T) {
+	for _, tc := range []struct {
+		parents Parents
+		deepOK  bool
+	}{
+		{"", true}, // the default
+		{ParentsCreate, true},
+		{ParentsRefuse, false},
+	} {
+		t.Run(string(tc.parents), func(t *testing.T) {
+			s := startSim(t, Config{SubvolumeAddParents: tc.parents})
+			c := dial(t, s)
+			out, status := run(t, c, `/disk/btrfs/subvolume/add fs=pool-fs name=a/b/c`)
+			_, statErr := os.Stat(s.poolDir() + "/a")
+			switch {
+			case tc.deepOK && (status != 0 || out != "" || statErr != nil):
+				t.Errorf("deep add: %d %q (parent: %v)", status, out, statErr)
+			case !tc.deepOK && (status != 1 || out != "failure: parent directory does not exist"+crlf || statErr == nil):
+				t.Errorf("deep add must fail and make nothing: %d %q (parent made: %v)", status, out, statErr == nil)
+			}
+			if !tc.deepOK && len(s.Subvolumes()) != 0 {
+				t.Errorf("a refused add left %+v", s.Subvolumes())
+			}
+			mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool-fs name=Documents`)
+			mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool-fs name=Snapshots`)
+			mustRun(t, c, `/disk/btrfs/subvolume/add read-only=yes parent=Documents fs=pool-fs name=Snapshots/Documents-22012025`)
+			if _, err := os.Stat(s.poolDir() + "/Snapshots/Documents-22012025"); err != nil {
+				t.Errorf("the manual's snapshot: %v", err)
+			}
+			// A file where the parent directory should be is no directory.
+			if err := os.WriteFile(s.poolDir()+"/f", nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, status := run(t, c, `/disk/btrfs/subvolume/add fs=pool-fs name=f/x`); status != 1 || out == "" {
+				t.Errorf("a subvolume inside a file: %d %q", status, out)
+			}
+		})
+	}
+}
+
 // TestScriptGoesOnAfterError: with OnErrorContinue the error is printed where it happened, the rest of the
 // script runs, and the exit status still says it failed (0 with the exit-zero fault).
 func TestScriptGoesOnAfterError(t *testing.T) {
@@ -171,6 +214,7 @@ func TestDialectOptionsAreChecked(t *testing.T) {
 		"name form":   {SubvolumeNames: "full"},
 		"parent form": {SubvolumeParent: "uuid"},
 		"on-error":    {OnError: "ignore"},
+		"parents":     {SubvolumeAddParents: "mkdir"},
 		"label":       {PoolLabel: "a b"},
 	} {
 		cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()

@@ -12,6 +12,11 @@ import (
 // is UNVERIFIED; this one says what is wrong.
 var errNotBtrfs = failure("not a btrfs filesystem")
 
+// errNoParent is what subvolume add answers under SubvolumeAddParents=refuse when the directory that would
+// hold the new subvolume does not exist. The real text is UNVERIFIED (btrfs itself says "No such file or
+// directory").
+var errNoParent = failure("parent directory does not exist")
+
 // subvolumeAdd implements /disk btrfs subvolume add: an empty subvolume, or a
 // snapshot of parent= (read-only with read-only=yes) whose files are really
 // copied: reflinked where the host filesystem can, else copied sparsely.
@@ -55,8 +60,12 @@ func (s *Simulator) subvolumeAdd(x *execCtx, st *statement) error {
 		}
 		sv := &subvolumeRecord{Index: next.NextSubvolIndex, ID: next.NextSubvolID, Name: rel, FS: next.Pool.Name,
 			ReadOnly: readOnly, UUID: newUUID(), Created: time.Now()}
-		// Intermediate directories are created as needed; whether the real
-		// box requires them to exist is UNVERIFIED.
+		// Whether the real box makes missing parent directories is UNVERIFIED: Config.SubvolumeAddParents.
+		if s.cfg.SubvolumeAddParents == ParentsRefuse {
+			if fi, err := os.Stat(filepath.Dir(host)); err != nil || !fi.IsDir() {
+				return false, errNoParent
+			}
+		}
 		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
 			return false, failure("can not create directory: %v", osReason(err))
 		}

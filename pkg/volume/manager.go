@@ -32,6 +32,8 @@ type Manager struct {
 	walks      walks // paged listings in progress (list_walk.go)
 	// known remembers where this process's volumes live, so that Delete needs no read first (known.go).
 	known sync.Map // volume id -> knownVolume
+	// containers are the base paths whose snapshots container this process saw on the RDS (snapshot_layout.go).
+	containers sync.Map
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.

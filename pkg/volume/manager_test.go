@@ -87,7 +87,52 @@ func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc, cfg: cfg}
+	e := &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc, cfg: cfg}
+	if cfg.SubvolumeAddParents == rdssim.ParentsRefuse {
+		e.makeBase(t, loc) // as README says to, where subvolume add makes no missing parents
+	}
+	return e
+}
+
+// makeBase makes the base path's directory (and each missing directory above it) as a subvolume, as an
+// administrator does before installing, with no fault active.
+func (e *env) makeBase(t testing.TB, loc volume.Location) {
+	t.Helper()
+	e.sim.SetFaults()
+	defer e.sim.SetFaults(e.cfg.Faults...)
+	segs := strings.Split(loc.Dir, "/")
+	for i := range segs {
+		dir := strings.Join(segs[:i+1], "/")
+		host, err := e.sim.HostPath(loc.Pool + "/" + dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(host); err == nil {
+			continue
+		}
+		c, err := rds.AddSubvolume(e.label(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.raw(t, c)
+	}
+}
+
+// makeParents makes the missing parent directories of the subvolume rel below the pool, where subvolume add
+// does not make them: plain directories, as a user's file share would (subvolumes would add leaves that
+// parent= could no longer tell apart).
+func (e *env) makeParents(t testing.TB, pool, rel string) {
+	t.Helper()
+	if e.cfg.SubvolumeAddParents != rdssim.ParentsRefuse || path.Dir(rel) == "." {
+		return
+	}
+	host, err := e.sim.HostPath(pool + "/" + path.Dir(rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *env) req(id string, size int64) volume.CreateRequest {

@@ -14,15 +14,12 @@ import (
 	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
-// A snapshot is a read-only btrfs snapshot of a volume's subvolume, kept at
-//
-//	<dir>-snapshots/<source volume id>/<size in bytes>/<snapshot id>
-//
-// on the source volume's pool (docs/architecture.md §2). The driver keeps no records of its own: the path carries the
-// source and its exact size at snapshot time (RouterOS prints file sizes rounded, "10.0GiB", so the size could
-// not be read back exactly otherwise), and the RDS's creation-time is the snapshot's. The snapshots live beside
-// the volumes' directory, not inside it, so that a volume's subvolume never holds another subvolume (btrfs
-// would then refuse to remove it) and deleting a volume leaves its snapshots usable.
+// A snapshot is a read-only btrfs snapshot of a volume's subvolume, in its base path's snapshots container
+// beside the volumes' directory (snapshot_layout.go, docs/architecture.md §2). The driver keeps no records of
+// its own: the snapshot's leaf carries its source and exact size, and the RDS's creation-time is the
+// snapshot's. The snapshots live beside the volumes' directory, not inside it, so that a volume's subvolume
+// never holds another subvolume (btrfs would then refuse to remove it) and deleting a volume leaves its
+// snapshots usable.
 const snapshotsSuffix = "-snapshots"
 
 // Snapshot is a snapshot as the RDS has it.
@@ -39,17 +36,24 @@ type Snapshot struct {
 	UUID     string
 	// printedName is how the RDS names the snapshot's subvolume in print and find (its leaf or its path).
 	printedName string
+	// legacy marks a snapshot of the first layout, <dir>-snapshots/<source>/<bytes>/<id>.
+	legacy bool
 }
 
 // SubvolumeName is the snapshot's subvolume, relative to the pool filesystem.
 func (s *Snapshot) SubvolumeName() string {
-	return snapshotName(s.Location, s.SourceVolumeID, s.SizeBytes, s.ID)
+	if s.legacy {
+		return legacySnapshotName(s.Location, s.SourceVolumeID, s.SizeBytes, s.ID)
+	}
+	leaf, _ := snapshotLeaf(s.ID, s.SourceVolumeID, s.SizeBytes) // parsed from a valid leaf: valid
+	return SnapshotsContainer(s.Location) + "/" + leaf
 }
 
 // dir is the snapshot's directory as /file print names it.
 func (s *Snapshot) dir() string { return subvolumeDir(s.Location.Pool, s.SubvolumeName()) }
 
-func snapshotName(loc Location, sourceID string, size int64, id string) string {
+// legacySnapshotName is where the first layout kept a snapshot.
+func legacySnapshotName(loc Location, sourceID string, size int64, id string) string {
 	return loc.Dir + snapshotsSuffix + "/" + sourceID + "/" + strconv.FormatInt(size, 10) + "/" + id
 }
 
@@ -76,17 +80,16 @@ func (f SnapshotFilter) valid() error {
 // reads are the two listings that find the filter's snapshots on every pool, in one exec: `/file print`, whose
 // paths carry each snapshot's place, source and size whichever way subvolume names print, and the subvolumes
 // whose name contains the id (every subvolume without one), which say the directory is a read-only snapshot
-// and give its uuid and creation time. RouterOS regexes are unanchored at the end here (a `$` cannot be sent
-// safely), so the listings may hold near misses; snapshotsFrom drops them.
+// and give its uuid and creation time. One pattern covers both layouts ("-snapshots/<source>/<bytes>/<id>"
+// and "-snapshots.<h>/<id>.<source>.<bytes>.<n>"); RouterOS regexes are unanchored at the end here (a `$`
+// cannot be sent safely), so the listings may hold near misses; snapshotsFrom drops them.
 func (f SnapshotFilter) reads() ([]rds.Cmd, error) {
-	pattern := snapshotsSuffix + "/"
+	pattern := snapshotsSuffix
 	switch {
-	case f.SourceVolumeID != "" && f.ID != "":
-		pattern += regexQuote(f.SourceVolumeID) + "/.*/" + regexQuote(f.ID)
-	case f.SourceVolumeID != "":
-		pattern += regexQuote(f.SourceVolumeID) + "/"
 	case f.ID != "":
 		pattern += ".*/" + regexQuote(f.ID)
+	case f.SourceVolumeID != "":
+		pattern += ".*" + regexQuote(f.SourceVolumeID)
 	}
 	files, err := rds.PrintFiles(rds.Match("name", pattern))
 	if err != nil {
@@ -111,35 +114,6 @@ func (f SnapshotFilter) keep(s *Snapshot) bool {
 // regexQuote escapes a name checked by rds.ValidName or a path checked by rds.ValidPath for a RouterOS regex:
 // of their characters only the dot means something there.
 func regexQuote(s string) string { return strings.ReplaceAll(s, ".", `\.`) }
-
-// snapshotAtPath recognises a /file name as the directory of one of this driver's snapshots, named exactly as
-// snapshotName names them below a pool's mount point (a decimal size without leading zeros, valid ids). A
-// user's directory that merely contains "-snapshots/" is not one.
-func snapshotAtPath(name string) (*Snapshot, bool) {
-	segs := strings.Split(strings.TrimPrefix(name, "/"), "/")
-	n := len(segs)
-	if n < 5 {
-		return nil, false
-	}
-	base, ok := strings.CutSuffix(segs[n-4], snapshotsSuffix)
-	if !ok || base == "" {
-		return nil, false
-	}
-	dir := strings.Join(append(append([]string{}, segs[1:n-4]...), base), "/")
-	loc, err := ParseLocation(segs[0] + "/" + dir)
-	if err != nil || loc.Pool != segs[0] {
-		return nil, false
-	}
-	source, sizeText, id := segs[n-3], segs[n-2], segs[n-1]
-	size, err := strconv.ParseInt(sizeText, 10, 64)
-	if err != nil || size <= 0 || strconv.FormatInt(size, 10) != sizeText {
-		return nil, false
-	}
-	if rds.ValidName(source) != nil || rds.ValidName(id) != nil {
-		return nil, false
-	}
-	return &Snapshot{ID: id, SourceVolumeID: source, SizeBytes: size, ReadyToUse: true, Location: loc}, true
-}
 
 // snapshotsFrom joins the two listings of reads: a snapshot is a directory at a snapshot's path that is a
 // read-only subvolume. The snapshots matching f are returned sorted by id (then by place, should two pools

@@ -64,7 +64,17 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	if err != nil {
 		return nil, err
 	}
-	name := snapshotName(src.Location, src.ID, src.SizeBytes, id)
+	leaf, err := snapshotLeaf(id, src.ID, src.SizeBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := containerLeafOK(src.Location); err != nil {
+		return nil, err
+	}
+	if err := m.ensureContainer(ctx, pi.label, src.Location); err != nil {
+		return nil, err
+	}
+	name := SnapshotsContainer(src.Location) + "/" + leaf
 	this := SnapshotFilter{ID: id, SourceVolumeID: sourceID}
 	reads, err := this.reads()
 	if err != nil {
@@ -72,6 +82,8 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	}
 	out, err = m.addSnapshot(ctx, pi.label, src.SubvolumeName(), name, true, nil, reads...)
 	if err != nil {
+		// The container may have gone since it was seen (removed by hand): look again next time.
+		m.containers.Delete(src.Location.String())
 		if errors.Is(err, rds.ErrInvalid) {
 			return nil, err
 		}
@@ -94,6 +106,44 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	return s, nil
 }
 
+// ensureContainer makes the snapshots container of loc unless /file print lists it (the documented, dialect-
+// independent read of a path), once per process and base path. It sits beside loc's directory, whose parent
+// exists when loc does, so the add never needs the RDS to make a missing parent. A concurrent request that
+// made it first, or a lost answer, is settled by reading it again.
+func (m *Manager) ensureContainer(ctx context.Context, label string, loc Location) error {
+	if _, ok := m.containers.Load(loc.String()); ok {
+		return nil
+	}
+	container := SnapshotsContainer(loc)
+	read, err := rds.PrintFiles(rds.Eq("name", subvolumeDir(loc.Pool, container)))
+	if err != nil {
+		return err
+	}
+	out, err := m.ros.Run(ctx, nil, read)
+	if err != nil {
+		return err
+	}
+	if len(out[0]) == 0 {
+		add, err := rds.AddSubvolume(label, container)
+		if err != nil {
+			return err
+		}
+		out, err = m.ros.Run(ctx, []rds.Cmd{add}, read)
+		if err != nil {
+			again, rerr := m.ros.Run(ctx, nil, read)
+			if rerr != nil || len(again[0]) == 0 {
+				return fmt.Errorf("the snapshots subvolume %s of base path %s: %w", container, loc, err)
+			}
+		} else if len(out[0]) == 0 {
+			return fmt.Errorf("the snapshots subvolume %s of base path %s is not listed in /file print after it was made: %w",
+				container, loc, ErrIncomplete)
+		}
+		klog.V(2).InfoS("snapshots subvolume made", "basePath", loc.String(), "subvolume", container)
+	}
+	m.containers.Store(loc.String(), true)
+	return nil
+}
+
 // readSnapshot reads the snapshot of f at loc; nil when it is not there.
 func (m *Manager) readSnapshot(ctx context.Context, f SnapshotFilter, loc Location) (*Snapshot, error) {
 	reads, err := f.reads()
@@ -109,7 +159,8 @@ func (m *Manager) readSnapshot(ctx context.Context, f SnapshotFilter, loc Locati
 
 // DeleteSnapshot removes the snapshot id; a snapshot that does not exist is success. Volumes restored from it
 // are independent subvolumes and stay as they are. It costs two execs (find it, remove it with its read-back),
-// and one more when it was its source's last snapshot of that size, to remove the directories left empty.
+// and, for a snapshot of the first layout, one more when it was its source's last snapshot of that size, to
+// remove the directories left empty.
 func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
 	if err := rds.ValidName(id); err != nil {
 		return fmt.Errorf("snapshot id: %w", err)
@@ -142,16 +193,24 @@ func (m *Manager) removeSnapshot(ctx context.Context, s *Snapshot) error {
 	if err != nil {
 		return err
 	}
-	readSiblings, err := rds.PrintFiles(rds.Match("name", "^"+regexQuote(s.sourceDir()+"/")))
-	if err != nil {
-		return err
+	// The control: the directory holding the snapshot must be listed for its absence to prove anything.
+	base := s.Location.Pool + "/" + SnapshotsContainer(s.Location)
+	if s.legacy {
+		base = s.Location.Pool + "/" + s.Location.Dir + snapshotsSuffix
 	}
-	base := s.Location.Pool + "/" + s.Location.Dir + snapshotsSuffix
 	readBase, err := rds.PrintFiles(rds.Eq("name", base))
 	if err != nil {
 		return err
 	}
-	out, err := m.ros.Run(ctx, []rds.Cmd{remove, removeDir}, readGone, readSiblings, readBase)
+	reads := []rds.Cmd{readGone, readBase}
+	if s.legacy {
+		readSiblings, err := rds.PrintFiles(rds.Match("name", "^"+regexQuote(s.sourceDir()+"/")))
+		if err != nil {
+			return err
+		}
+		reads = append(reads, readSiblings)
+	}
+	out, err := m.ros.Run(ctx, []rds.Cmd{remove, removeDir}, reads...)
 	if err != nil {
 		if errors.Is(err, rds.ErrInvalid) {
 			return err
@@ -162,18 +221,21 @@ func (m *Manager) removeSnapshot(ctx context.Context, s *Snapshot) error {
 		}
 		return nil // gone after all: the answer was lost, not the removal
 	}
-	if err := checkControl(out[2], base); err != nil {
+	if err := checkControl(out[1], base); err != nil {
 		return fmt.Errorf("snapshot %q: %w", s.ID, err)
 	}
 	if len(out[0]) > 0 {
 		return fmt.Errorf("snapshot %q: %s is still there after removing it: %w", s.ID, s.dir(), ErrIncomplete)
 	}
 	klog.V(2).InfoS("snapshot deleted", "snapshotID", s.ID, "volumeID", s.SourceVolumeID, "subvolume", s.dir())
-	m.removeEmptyDirs(ctx, s, out[1])
+	if s.legacy {
+		m.removeEmptyDirs(ctx, s, out[2])
+	}
 	return nil
 }
 
-// sourceDir is the directory holding every snapshot of the snapshot's source volume, as /file print names it.
+// sourceDir is the directory of the first layout holding every snapshot of the snapshot's source volume, as
+// /file print names it. The container of the current layout is kept: it is the base path's, like <dir>.
 func (s *Snapshot) sourceDir() string {
 	return s.Location.Pool + "/" + s.Location.Dir + snapshotsSuffix + "/" + s.SourceVolumeID
 }

@@ -38,6 +38,7 @@ func TestListSnapshotsAcrossBasePaths(t *testing.T) {
 		ctx := context.Background()
 		tenant := e.req("pvc-t", volume.GiB)
 		tenant.Location = volume.Location{Pool: "pool", Dir: "tenant/prod"}
+		e.makeBase(t, tenant.Location)
 		must(e.m.Create(ctx, tenant))
 		must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
 		must(e.m.Create(ctx, e.req("pvc-a2", volume.GiB)))
@@ -45,6 +46,8 @@ func TestListSnapshotsAcrossBasePaths(t *testing.T) {
 			must(e.m.CreateSnapshot(ctx, s[0], s[1]))
 		}
 		// Subvolumes of someone else that look almost like snapshots are never listed.
+		e.makeParents(t, "pool", "k8s-snapshots/pvc-a/1073741824/snap-writable")
+		e.makeParents(t, "pool", "backup-snapshots/pvc-a/0100/snap-zero")
 		e.raw(t, must(rds.AddSubvolume(e.label(), "k8s-snapshots/pvc-a/1073741824/snap-writable")),
 			must(rds.AddSnapshot(e.label(), e.parent("k8s/pvc-a"), "backup-snapshots/pvc-a/0100/snap-zero", true)))
 		e.sim.ResetCommands()
@@ -70,7 +73,7 @@ func TestListSnapshotsAcrossBasePaths(t *testing.T) {
 			t.Fatalf("%d lists took %d execs", want, n)
 		}
 		tl := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{ID: "snap-t"}))
-		if tl[0].Location != tenant.Location || tl[0].SubvolumeName() != "tenant/prod-snapshots/pvc-t/1073741824/snap-t" {
+		if tl[0].Location != tenant.Location || tl[0].SubvolumeName() != volume.SnapshotsContainer(tenant.Location)+"/snap-t.pvc-t.1073741824.5" {
 			t.Fatalf("snapshot of a StorageClass base path: %+v", tl[0])
 		}
 	})
@@ -94,7 +97,10 @@ func TestDeleteSnapshotIdempotentAndTidy(t *testing.T) {
 		if big.SizeBytes != 2*volume.GiB {
 			t.Fatalf("snapshot after expansion records %d bytes", big.SizeBytes)
 		}
-		const small, large, source = "pool/k8s-snapshots/pvc-a/1073741824", "pool/k8s-snapshots/pvc-a/2147483648", "pool/k8s-snapshots/pvc-a"
+		container := e.loc.Pool + "/" + volume.SnapshotsContainer(e.loc)
+		dir := func(s *volume.Snapshot) string { return e.loc.Pool + "/" + s.SubvolumeName() }
+		snap1 := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{ID: "snap-1"}))[0]
+		snap2 := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{ID: "snap-2"}))[0]
 
 		e.sim.ResetCommands()
 		if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
@@ -103,23 +109,25 @@ func TestDeleteSnapshotIdempotentAndTidy(t *testing.T) {
 		if n := len(e.sim.Scripts()); n != 2 {
 			t.Fatalf("delete took %d execs, want 2 (find, remove with read-back): %q", n, e.sim.Scripts())
 		}
-		if !e.dirExists(t, small) {
-			t.Fatal("the directory of a remaining snapshot was removed")
+		if e.dirExists(t, dir(&snap1)) || !e.dirExists(t, dir(&snap2)) {
+			t.Fatal("the deleted snapshot stayed, or the remaining one went")
 		}
 		if err := e.m.DeleteSnapshot(ctx, "snap-2"); err != nil {
 			t.Fatal(err)
-		}
-		if e.dirExists(t, small) || !e.dirExists(t, large) || !e.dirExists(t, source) {
-			t.Fatalf("after the last 1 GiB snapshot: %s %v, %s %v, %s %v", small, e.dirExists(t, small),
-				large, e.dirExists(t, large), source, e.dirExists(t, source))
 		}
 		for i := 0; i < 2; i++ {
 			if err := e.m.DeleteSnapshot(ctx, "snap-big"); err != nil {
 				t.Fatalf("delete #%d: %v", i+1, err)
 			}
 		}
-		if e.dirExists(t, large) || e.dirExists(t, source) {
-			t.Fatal("the directories of the source's last snapshot were left")
+		// The container is the base path's, like its directory: it stays, empty.
+		if !e.dirExists(t, container) || e.dirExists(t, dir(big)) {
+			t.Fatalf("after the last snapshot: container %v, snap-big %v", e.dirExists(t, container), e.dirExists(t, dir(big)))
+		}
+		for _, sv := range e.sim.Subvolumes() {
+			if sv.ReadOnly {
+				t.Errorf("a read-only subvolume is left: %+v", sv)
+			}
 		}
 		if err := e.m.DeleteSnapshot(ctx, "snap-never"); err != nil {
 			t.Fatalf("delete of a snapshot that never was: %v", err)

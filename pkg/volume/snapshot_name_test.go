@@ -2,6 +2,7 @@ package volume
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -24,6 +25,67 @@ var update = flag.Bool("update", false, "rewrite the golden files from the curre
 func TestSnapshotsFromListingGolden(t *testing.T) {
 	for _, dialect := range []string{"subvolume-print-snapshots.txt", "subvolume-print-snapshots-leaf.txt"} {
 		t.Run(dialect, func(t *testing.T) { testSnapshotsFromListing(t, dialect) })
+	}
+}
+
+// TestSnapshotsFromContainersGolden: the listings the simulator printed (leaf names, wrapped at 80 columns)
+// for both layouts side by side: containers <dir>-snapshots.<h> holding snapshots whose ids and sources hold
+// dots, a snapshot of the first layout, and near misses that must not count (another base path's hash, a
+// wrong source length, a writable subvolume in the container).
+func TestSnapshotsFromContainersGolden(t *testing.T) {
+	files := parseListing(t, "file-print-snapshots-containers.txt")
+	subvolumes := parseListing(t, "subvolume-print-snapshots-containers-leaf.txt")
+	m := NewManager(nil)
+	for _, f := range []struct {
+		name   string
+		filter SnapshotFilter
+	}{
+		{"all", SnapshotFilter{}},
+		{"by-id", SnapshotFilter{ID: "snap-1"}},
+		{"by-source", SnapshotFilter{SourceVolumeID: "pvc-a"}},
+		{"by-dotted-source", SnapshotFilter{SourceVolumeID: "pvc.b.2"}},
+		{"legacy-by-id", SnapshotFilter{ID: "snap-old"}},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			snaps, err := m.snapshotsFrom(files, subvolumes, f.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, "snapshots-containers-"+f.name+".golden.json", snaps)
+		})
+	}
+}
+
+// checkGolden compares what matters of snaps with the golden file (rewritten with -update).
+func checkGolden(t *testing.T, name string, snaps []Snapshot) {
+	t.Helper()
+	type view struct {
+		ID, Source, Subvolume, Location, UUID string
+		Bytes                                 int64
+		Created                               string
+		Ready, Legacy                         bool
+	}
+	got := []view{}
+	for _, s := range snaps {
+		got = append(got, view{ID: s.ID, Source: s.SourceVolumeID, Subvolume: s.SubvolumeName(), Location: s.Location.String(),
+			UUID: s.UUID, Bytes: s.SizeBytes, Created: s.CreationTime.Format(time.RFC3339), Ready: s.ReadyToUse, Legacy: s.legacy})
+	}
+	js, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, append(js, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if strings.TrimSpace(string(want)) != string(js) {
+		t.Fatalf("snapshots differ from %s:\n%s", golden, js)
 	}
 }
 
@@ -95,12 +157,28 @@ func TestSnapshotAtPath(t *testing.T) {
 		want *Snapshot // nil: not one of ours
 	}{
 		{"pool/k8s-snapshots/pvc-a/1073741824/snap-1",
-			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}}},
+			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}, legacy: true}},
 		{"/raid10/a/b/c-snapshots/pvc.a/5/s_1",
-			&Snapshot{ID: "s_1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}}},
+			&Snapshot{ID: "s_1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}, legacy: true}},
 		// The source may itself be called like a snapshots directory; the last three segments decide.
 		{"pool/k8s-snapshots/x-snapshots/7/s",
-			&Snapshot{ID: "s", SourceVolumeID: "x-snapshots", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}}},
+			&Snapshot{ID: "s", SourceVolumeID: "x-snapshots", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}, legacy: true}},
+		// The current layout: <dir>-snapshots.<hash of pool/dir>/<id>.<source>.<bytes>.<len(source)>.
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5",
+			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}}},
+		{"raid10/a/b/" + "c-snapshots." + containerHash(Location{Pool: "raid10", Dir: "a/b/c"}) + "/s.1.pvc.a.5.5",
+			&Snapshot{ID: "s.1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}}},
+		{"pool/k8s-snapshots.9c4b90ed/a.b.c.7.3", // ids holding dots decode by the source's length
+			&Snapshot{ID: "a", SourceVolumeID: "b.c", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}}},
+		{"pool/k8s-snapshots.9c4b90ee/snap-1.pvc-a.1073741824.5", nil},  // another base path's hash
+		{"other/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5", nil}, // the hash names the pool too
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.6", nil},  // the length does not fit
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.05", nil},
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.01073741824.5", nil},
+		{"pool/k8s-snapshots.9c4b90ed/.pvc-a.1.5", nil},
+		{"pool/k8s-snapshots.9c4b90ed/pvc-a.1.5", nil},
+		{"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5/disk.img", nil},
+		{"pool/k8s-snapshots.9c4b90ed", nil},
 		{"pool/k8s-snapshots/pvc-a/01073741824/snap-1", nil}, // not the canonical decimal
 		{"pool/k8s-snapshots/pvc-a/0/snap-1", nil},
 		{"pool/k8s-snapshots/pvc-a/-5/snap-1", nil},
@@ -139,10 +217,10 @@ func TestSnapshotFilterPatterns(t *testing.T) {
 		f    SnapshotFilter
 		want string
 	}{
-		{SnapshotFilter{}, `name~"-snapshots/"`},
-		{SnapshotFilter{ID: "snap.1"}, `name~"-snapshots/.*/snap\\.1"`},
-		{SnapshotFilter{SourceVolumeID: "pvc-a"}, `name~"-snapshots/pvc-a/"`},
-		{SnapshotFilter{ID: "s", SourceVolumeID: "v.1"}, `name~"-snapshots/v\\.1/.*/s"`},
+		{SnapshotFilter{}, `name~"-snapshots"`},
+		{SnapshotFilter{ID: "snap.1"}, `name~"-snapshots.*/snap\\.1"`},
+		{SnapshotFilter{SourceVolumeID: "pvc-a"}, `name~"-snapshots.*pvc-a"`},
+		{SnapshotFilter{ID: "s", SourceVolumeID: "v.1"}, `name~"-snapshots.*/s"`},
 	} {
 		reads, err := c.f.reads()
 		if err != nil {
@@ -163,7 +241,8 @@ func TestSnapshotFilterPatterns(t *testing.T) {
 // driver would write for it, and every part of it passes the validation that guards commands.
 func FuzzSnapshotAtPath(f *testing.F) {
 	for _, s := range []string{"pool/k8s-snapshots/pvc-a/1073741824/snap-1", "p/a/b-snapshots/v/1/s", "p/x-snapshots/a/01/b",
-		"p/k8s-snapshots/a/5/b/c", "p/-snapshots/a/1/b", "/pool/k8s-snapshots/x-snapshots/7/s"} {
+		"p/k8s-snapshots/a/5/b/c", "p/-snapshots/a/1/b", "/pool/k8s-snapshots/x-snapshots/7/s",
+		"pool/k8s-snapshots.9c4b90ed/snap-1.pvc-a.1073741824.5", "pool/k8s-snapshots.9c4b90ed/a.b.c.7.3"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
@@ -182,8 +261,73 @@ func FuzzSnapshotAtPath(f *testing.F) {
 				t.Fatalf("a recognised snapshot cannot be made: %v", err)
 			}
 		}
+		if !s.legacy {
+			if leaf, err := snapshotLeaf(s.ID, s.SourceVolumeID, s.SizeBytes); err != nil || ReservedName(leaf) == nil {
+				t.Fatalf("%q: leaf %q (%v) is not reserved from volume ids", name, leaf, err)
+			}
+		}
 		if _, err := rds.RemoveSubvolume("", s.ID); err != nil {
 			t.Fatalf("a recognised snapshot cannot be removed: %v", err)
 		}
 	})
+}
+
+// FuzzSnapshotLeaf: a leaf decodes to at most one snapshot, whose leaf is the input again; a leaf made from
+// valid parts decodes to them.
+func FuzzSnapshotLeaf(f *testing.F) {
+	for _, s := range []string{"snap-1.pvc-a.1073741824.5", "a.b.c.7.3", "s.1.pvc.a.5.5", "x.y.01.1", "k8s-snapshots.9c4b90ed"} {
+		f.Add(s, "pvc-a", int64(1<<30))
+	}
+	f.Fuzz(func(t *testing.T, leaf, source string, size int64) {
+		if id, src, n, ok := parseSnapshotLeaf(leaf); ok {
+			again, err := snapshotLeaf(id, src, n)
+			if err != nil || again != leaf {
+				t.Fatalf("%q read as (%q, %q, %d), which makes %q (%v)", leaf, id, src, n, again, err)
+			}
+			if ReservedName(leaf) == nil {
+				t.Fatalf("%q is a snapshot's leaf but not reserved from volume ids", leaf)
+			}
+		}
+		if rds.ValidName(leaf) != nil || rds.ValidName(source) != nil || size <= 0 {
+			return
+		}
+		made, err := snapshotLeaf(leaf, source, size)
+		if err != nil {
+			return // too long
+		}
+		id, src, n, ok := parseSnapshotLeaf(made)
+		if !ok || id != leaf || src != source || n != size {
+			t.Fatalf("(%q, %q, %d) made %q, read back as (%q, %q, %d, %v)", leaf, source, size, made, id, src, n, ok)
+		}
+	})
+}
+
+func TestReservedName(t *testing.T) {
+	for _, c := range []struct {
+		id       string
+		reserved bool
+	}{
+		{"pvc-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", false},
+		{"snap-1.pvc-a.1073741824.5", true},
+		{"k8s-snapshots.9c4b90ed", true},
+		{"k8s-snapshots.9C4B90ED", false}, // the hash is lower-case hex
+		{"k8s-snapshots.9c4b90e", false},
+		{"k8s-snapshots", false},
+		{"v1.2.3", false}, // the length does not fit
+		{"a.b.1.1", true},
+	} {
+		if err := ReservedName(c.id); (err != nil) != c.reserved {
+			t.Errorf("%q: %v, want reserved %v", c.id, err, c.reserved)
+		}
+	}
+	// 128-character ids (the longest CSI names) fit with a source of up to about 100 characters.
+	if _, err := snapshotLeaf(strings.Repeat("s", 128), strings.Repeat("v", 100), 1<<40); err != nil {
+		t.Errorf("a 128-character snapshot id: %v", err)
+	}
+	if _, err := snapshotLeaf(strings.Repeat("s", 128), strings.Repeat("v", 128), 1<<30); !errors.Is(err, rds.ErrInvalid) {
+		t.Errorf("a leaf over the RDS's name length: %v, want ErrInvalid", err)
+	}
+	if err := containerLeafOK(Location{Pool: "pool", Dir: strings.Repeat("d", 240)}); !errors.Is(err, rds.ErrInvalid) {
+		t.Errorf("a container leaf over the name length: %v", err)
+	}
 }

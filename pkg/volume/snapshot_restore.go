@@ -358,7 +358,8 @@ func fromSource(sv *rds.Subvolume, src Source, o *origin) bool {
 	}
 	leaf := path.Base(sv.Parent)
 	if src.SnapshotID != "" {
-		return leaf == src.SnapshotID
+		id, _, _, ok := parseSnapshotLeaf(leaf)
+		return leaf == src.SnapshotID || ok && id == src.SnapshotID // the first layout's leaf is the id
 	}
 	return leaf == src.VolumeID
 }

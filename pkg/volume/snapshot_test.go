@@ -113,7 +113,7 @@ func TestSnapshotRestoreCloneKeepTheirData(t *testing.T) {
 				if snap.SizeBytes != size || snap.SourceVolumeID != "pvc-src" || !snap.ReadyToUse || snap.CreationTime.IsZero() {
 					t.Fatalf("snapshot %+v", snap)
 				}
-				if want := "k8s-snapshots/pvc-src/2147483648/snap-1"; snap.SubvolumeName() != want {
+				if want := volume.SnapshotsContainer(e.loc) + "/snap-1.pvc-src.2147483648.7"; snap.SubvolumeName() != want {
 					t.Fatalf("snapshot subvolume %q, want %q", snap.SubvolumeName(), want)
 				}
 				e.write(t, src.FilePath, size, after)
@@ -182,6 +182,12 @@ func TestCreateSnapshotIdempotentOneScriptAfterARead(t *testing.T) {
 	must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
 	must(e.m.Create(ctx, e.req("pvc-b", volume.GiB)))
 	must(e.m.PoolFS(ctx, "pool"))
+	e.sim.ResetCommands()
+	must(e.m.CreateSnapshot(ctx, "snap-first", "pvc-b"))
+	if n := len(e.sim.Scripts()); n != 4 {
+		t.Fatalf("the base path's first snapshot took %d execs, want 4 (a read, the container looked up and made, "+
+			"the add with its read-back): %q", n, e.sim.Scripts())
+	}
 	e.sim.ResetCommands()
 	s1 := must(e.m.CreateSnapshot(ctx, "snap-a", "pvc-a"))
 	if n := len(e.sim.Scripts()); n != 2 {

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
+	"github.com/rds-csi/rds-csi/pkg/volume"
 )
 
 // sanityDialects are the simulator variants of the RouterOS behaviours that are still UNVERIFIED
@@ -53,10 +55,14 @@ func TestSanityDialects(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { sim.Close() })
+			base := volume.Location{Pool: "pool", Dir: "k8s"}
+			if cfg.SubvolumeAddParents == rdssim.ParentsRefuse {
+				makeBase(t, sim, base) // as README says to, where subvolume add makes no missing parents
+			}
 			sock := filepath.Join(dir, "csi.sock")
 			args := []string{"--mode=all", "--endpoint", "unix://" + sock, "--node-id", "sanity-node",
 				"--rds-address", sim.Addr(), "--rds-user", "admin", "--rds-key-file", sim.ClientKeyFile(),
-				"--rds-host-key", sim.KnownHostsFile(), "--base-path", "pool/k8s"}
+				"--rds-host-key", sim.KnownHostsFile(), "--base-path", base.String()}
 			if d.oneCommand {
 				args = append(args, "--rds-one-command-per-exec")
 			}
@@ -76,12 +82,41 @@ func TestSanityDialects(t *testing.T) {
 				t.Fatalf("csi-sanity controller specs under the %s dialect failed: %v\n%s", d.name, err, out)
 			}
 			t.Logf("csi-sanity controller specs passed under the %s dialect:\n%s", d.name, lastLines(out, 3))
-			if subs := sim.Subvolumes(); len(subs) != 0 {
-				t.Errorf("subvolumes left on the simulator after the suite cleaned up: %+v", subs)
+			// The base path's directory and its snapshots container stay: they belong to the base path.
+			for _, sv := range sim.Subvolumes() {
+				if sv.Path != base.Dir && sv.Path != volume.SnapshotsContainer(base) {
+					t.Errorf("subvolume left on the simulator after the suite cleaned up: %+v", sv)
+				}
 			}
 			if slots := sim.Slots(); len(slots) != 0 {
 				t.Errorf("disks left on the simulator after the suite cleaned up: %v", slots)
 			}
 		})
+	}
+}
+
+// makeBase makes the base path's directory as a subvolume over SSH, as an administrator does before
+// installing (README, "Prepare the RDS").
+func makeBase(t *testing.T, sim *rdssim.Simulator, base volume.Location) {
+	t.Helper()
+	signer, err := rds.LoadPrivateKey(sim.ClientKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, err := rds.LoadHostKey(sim.KnownHostsFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rds.New(rds.Config{Address: sim.Addr(), User: "admin", Signer: signer, HostKeyCallback: hk, CommandTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	add, err := rds.AddSubvolume(sim.PoolLabel(), base.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(context.Background(), []rds.Cmd{add}); err != nil {
+		t.Fatalf("making the base path %s: %v", base, err)
 	}
 }

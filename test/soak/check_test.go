@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -63,6 +64,10 @@ func seedUserData(t *testing.T, w *world) userData {
 	}
 	return u
 }
+
+// snapshotsContainer is the leaf of a base path's snapshots container, <dir>-snapshots.<8 hex digits>
+// (volume.SnapshotsContainer).
+var snapshotsContainer = regexp.MustCompile(`-snapshots\.[0-9a-f]{8}$`)
 
 // simState is the simulator's own record (state.json) and files, read from its data directory.
 type simState struct {
@@ -155,9 +160,16 @@ func (w *world) check(u userData) int {
 	subvols := map[string]bool{}
 	for _, s := range st.Subvolumes {
 		leaf := path.Base(s.Name)
+		container := snapshotsContainer.MatchString(leaf)
+		if strings.Contains(path.Dir(s.Name), "-snapshots.") {
+			// A snapshot of the current layout: <container>/<snap>.<source>.<bytes>.<len(source)>; the
+			// soak's snapshot ids hold no dot.
+			leaf, _, _ = strings.Cut(leaf, ".")
+		}
 		subvols[leaf] = true
 		switch {
 		case s.Name == u.subvolume:
+		case container: // a base path's snapshots container stays, like the base directory
 		case w.m.vols[leaf] != nil && path.Dir("pool/"+s.Name) == w.m.vols[leaf].base:
 		case w.m.snaps[leaf] != nil:
 		default:
