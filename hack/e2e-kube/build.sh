@@ -4,9 +4,10 @@
 #
 #   deps      Debian packages: containerd, runc, busybox-static (the test Pods' image), CNI plugins, etcd,
 #             mkfs tools, jq.
-#   kube      kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl $KUBE_VERSION
-#             in one `go build` of the wrapper module in ./kube (k8s.io/kubernetes maps its staging
-#             modules to ./staging paths, so it cannot be `go install`ed; see hack/kube/build.sh).
+#   kube      kube-apiserver (hack/kube/build.sh, shared with the API-server lane), then
+#             kube-controller-manager, kube-scheduler, kubelet and kubectl $KUBE_VERSION in one `go build` of
+#             the wrapper module in ./kube (k8s.io/kubernetes maps its staging modules to ./staging paths,
+#             so it cannot be `go install`ed; see hack/kube/build.sh).
 #   sidecars  csi-provisioner, csi-attacher, csi-resizer, csi-snapshotter and snapshot-controller at the
 #             versions the chart pins, from their module source, plus the VolumeSnapshot CRDs of the same
 #             release. `go install mod@version` refuses them because their go.mod files carry replace
@@ -33,26 +34,24 @@ deps() {
   if [ ${#missing[@]} -eq 0 ]; then log "Debian packages present"; return; fi
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
+  # Another apt run (make deps) may hold dpkg's lock: wait for it rather than fail.
+  local wait=(-o DPkg::Lock::Timeout=600)
+  apt-get "${wait[@]}" update -qq >&2
   # Debian's packages start their services on install; no systemd here, and the lane runs its own
   # containerd and etcd on their own sockets and ports, so a policy-rc.d keeps them from starting.
   local prc=/usr/sbin/policy-rc.d made=""
   [ -e $prc ] || { printf '#!/bin/sh\nexit 101\n' > $prc; chmod +x $prc; made=1; }
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
   [ -z "$made" ] || rm -f $prc
 }
 
 kube() {
-  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl) need=()
+  # kube-apiserver first and alone, through the API-server lane's own script (make test needs it early and
+  # waits on that script's lock); the second build then compiles only what the other four add.
+  "$REPO/hack/kube/build.sh" >/dev/null
+  local bins=(kube-controller-manager kube-scheduler kubelet kubectl) need=()
   mkdir -p "$KUBE_BIN"
   exec 8>"$KUBE_BIN/.lock"; flock 8
-  # hack/kube/build.sh (the API-server lane) builds kube-apiserver into the same directory as
-  # kube-apiserver.tmp.<its pid>: wait for a live one rather than compile the same packages twice.
-  local t
-  for t in "$KUBE_BIN"/kube-apiserver.tmp.*; do
-    [ -e "$t" ] || continue
-    while kill -0 "${t##*.}" 2>/dev/null && [ -e "$t" ]; do log "waiting for hack/kube/build.sh (pid ${t##*.})"; sleep 20; done
-  done
   for b in "${bins[@]}"; do [ -x "$KUBE_BIN/$b" ] || need+=("k8s.io/kubernetes/cmd/$b"); done
   if [ ${#need[@]} -eq 0 ]; then log "kube $KUBE_VERSION binaries cached in $KUBE_BIN"; exec 8>&-; return; fi
   log "building ${need[*]##*/} $KUBE_VERSION into $KUBE_BIN (15-25 minutes cold)"
@@ -118,6 +117,6 @@ case "${1:-all}" in
   deps) deps ;;
   kube) kube ;;
   sidecars) sidecars ;;
-  all) deps; sidecars; kube ;;
+  all) deps; kube; sidecars ;;
   *) echo "usage: $0 [deps|kube|sidecars|all]" >&2; exit 2 ;;
 esac
