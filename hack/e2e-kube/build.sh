@@ -84,7 +84,7 @@ sidecar() {
   cp -r "$src" "$tmp/src"; chmod -R u+w "$tmp/src"
   (cd "$tmp/src" && { [ -z "$fixup" ] || eval "$fixup"; } && \
     go build -mod=mod -trimpath -ldflags "-s -w -X main.version=$ver" -o "$tmp/out/" "${cmds[@]/#/./cmd/}")
-  if [ -d "$tmp/src/client/config/crd" ]; then mkdir -p "$tmp/out/crd"; cp "$tmp/src/client/config/crd/"*.yaml "$tmp/out/crd/"; fi
+  if [ -d "$tmp/src/client/config/crd" ]; then mkdir -p "$tmp/out/crd"; cp "$tmp/src/client/config/crd/"*storage.k8s.io_*.yaml "$tmp/out/crd/"; fi
   mv "$tmp/out" "$dst"; rm -rf "$tmp"
   log "built $name $ver in $(( SECONDS - t0 ))s"
   exec 8>&-

@@ -43,7 +43,7 @@ down() {
   stop_pid "$D/kcm.pid"
   "$REPO/hack/kube/stop.sh" "$D" >/dev/null 2>&1 || true
   # Mounts kubelet, containerd or the driver left under RUNDIR (deepest first), then their loop devices.
-  grep -o " $D/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $D/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 up() {

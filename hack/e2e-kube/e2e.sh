@@ -33,7 +33,8 @@ step "driver, tools and images built"
 
 cleanup() { "$HERE/cluster.sh" down "$D" || true; }
 trap cleanup EXIT
-eval "$("$HERE/cluster.sh" up "$D")"
+up=$("$HERE/cluster.sh" up "$D")  # not inside eval: its failure must stop the lane
+eval "$up"
 step "cluster up"
 
 export E2E_KUBE_DIR=$D E2E_KUBE_KUBECTL=$KUBE_BIN/kubectl E2E_KUBE_HELM=$HELM \

@@ -116,8 +116,9 @@ type podRun struct {
 	name     string
 	dir      string // emptyDirs, Secrets and the service account token of this pod
 	procs    []*proc
-	skipped  []string
-	tokenDir string // the service account's token, ca.crt and namespace, or "" without one
+	skipped  []string // containers not run, with the reason
+	notes    []string // where this host differs from what the pod expects
+	tokenDir string   // the service account's token, ca.crt and namespace, or "" without one
 }
 
 // sidecarBinaries maps an image name of the chart to the directory of its build in the sidecar cache;
@@ -184,7 +185,9 @@ func podProcesses(e *env, r *rendered, podName string, spec *corev1.PodSpec, bas
 				}
 			}
 			if _, err := os.Stat(v.HostPath.Path); err != nil {
-				return nil, fmt.Errorf("pod %s: hostPath volume %s: %w", podName, v.Name, err)
+				// kubelet would refuse the Pod (this sandbox has no /lib/modules); a process can still run,
+				// and any argument that points into the volume fails on its own.
+				pr.notes = append(pr.notes, fmt.Sprintf("hostPath volume %s: %v", v.Name, err))
 			}
 			volumes[v.Name] = v.HostPath.Path
 		case v.EmptyDir != nil:
@@ -211,8 +214,10 @@ func podProcesses(e *env, r *rendered, podName string, spec *corev1.PodSpec, bas
 		default:
 			return nil, fmt.Errorf("pod %s: volume %s has a type the lane does not map", podName, v.Name)
 		}
-		if err := os.MkdirAll(volumes[v.Name], 0o755); err != nil {
-			return nil, err
+		if v.HostPath == nil {
+			if err := os.MkdirAll(volumes[v.Name], 0o755); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, c := range spec.Containers {
