@@ -52,7 +52,13 @@ up() {
   mkdir -p "$D/run" "$D/cni/net.d" "$D/kubelet/plugins_registry" "$D/podlogs"
   local t0=$SECONDS
   export KUBE_APISERVER="$KUBE_BIN/kube-apiserver" ETCD="${ETCD:-$(command -v etcd)}"
-  "$REPO/hack/kube/start.sh" "$D" >/dev/null
+  # start.sh picks free ports; on a busy machine another process may take one first: try again.
+  local try
+  for try in 1 2 3; do
+    "$REPO/hack/kube/start.sh" "$D" >/dev/null && break
+    [ $try = 3 ] && { echo "e2e-kube: etcd and kube-apiserver did not start" >&2; exit 1; }
+    echo "e2e-kube: etcd or kube-apiserver did not start (attempt $try), again" >&2
+  done
   $KUBE_BIN/kube-controller-manager --kubeconfig="$D/kubeconfig" --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port=0 --service-account-private-key-file="$D/pki/sa.key" \
     --root-ca-file="$D/pki/ca.crt" --use-service-account-credentials=false \

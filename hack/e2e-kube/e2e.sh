@@ -22,7 +22,7 @@ HELM=$("$REPO/hack/helm.sh")
 
 # The Pods' images, made locally (no registry): the sandbox's pause, and busybox for the test Pods.
 img=$(mktemp -d)
-mkdir -p "$img/pause" "$img/busybox/bin"
+mkdir -p "$img/pause" "$img/busybox/bin" "$img/busybox/tmp"; chmod 1777 "$img/busybox/tmp"
 cp "$D/bin/pause" "$img/pause/pause"
 "$D/bin/mkimage" -name localhost/e2e/pause:1 -rootfs "$img/pause" -out "$D/images/pause.tar" -- /pause
 cp "$(command -v busybox)" "$img/busybox/bin/busybox"

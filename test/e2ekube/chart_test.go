@@ -272,7 +272,7 @@ func podProcesses(e *env, r *rendered, podName string, spec *corev1.PodSpec, bas
 			argv = append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c",
 				`mount --bind "$0" /var/run/secrets/kubernetes.io/serviceaccount && exec "$@"`, pr.tokenDir}, argv...)
 		}
-		pr.procs = append(pr.procs, &proc{name: podName + "/" + c.Name, argv: argv,
+		pr.procs = append(pr.procs, &proc{name: podName + "/" + c.Name, argv: argv, keepRunning: true,
 			env: append(append([]string(nil), baseEnv...), procEnv...), log: filepath.Join(e.dir, "logs", podName+"_"+c.Name+".log")})
 	}
 	return pr, nil

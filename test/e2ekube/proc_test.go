@@ -13,19 +13,27 @@ import (
 )
 
 // proc is one process of the lane: a container of the chart run on the host, or the simulator. It can be
-// stopped and started again (the restart scenarios); an exit nobody asked for is recorded, so the lane
-// fails even when the scenario running at the time did not notice.
+// stopped and started again (the restart scenarios). An exit nobody asked for is recorded, so the lane
+// fails even when the scenario running at the time did not notice; a container is then started again a
+// second later, as kubelet restarts a Deployment's or DaemonSet's container (the sidecars exit on purpose
+// when they lose the driver's socket).
 type proc struct {
-	name string
-	argv []string // with any wrapper (unshare) in front
-	env  []string
-	log  string
+	name        string
+	argv        []string // with any wrapper (unshare) in front
+	env         []string
+	log         string
+	keepRunning bool // restartPolicy Always
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
 	stopping bool
-	exits    []string // unexpected exits, for the final check
+	exits    []exit // unexpected exits, for the final check
+}
+
+type exit struct {
+	started, at time.Time // of the run that ended
+	msg         string
 }
 
 func (p *proc) start() error {
@@ -44,15 +52,26 @@ func (p *proc) start() error {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
 	p.cmd, p.done, p.stopping = cmd, make(chan struct{}), false
+	started := time.Now()
 	go func(cmd *exec.Cmd, done chan struct{}) {
 		err := cmd.Wait()
 		f.Close()
 		p.mu.Lock()
+		again := !p.stopping && p.keepRunning
 		if !p.stopping {
-			p.exits = append(p.exits, fmt.Sprintf("%s exited on its own: %v", p.name, err))
+			p.exits = append(p.exits, exit{started, time.Now(), fmt.Sprintf("%s exited on its own: %v", p.name, err)})
 		}
 		p.mu.Unlock()
 		close(done)
+		if again {
+			time.Sleep(time.Second)
+			p.mu.Lock()
+			stopped := p.stopping
+			p.mu.Unlock()
+			if !stopped {
+				_ = p.start()
+			}
+		}
 	}(cmd, p.done)
 	return nil
 }
@@ -95,10 +114,10 @@ func (p *proc) restart() error {
 	return p.start()
 }
 
-func (p *proc) unexpectedExits() []string {
+func (p *proc) unexpectedExits() []exit {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]string(nil), p.exits...)
+	return append([]exit(nil), p.exits...)
 }
 
 // tail is the end of the process's log, for failure messages.

@@ -100,6 +100,8 @@ func TestDriverRestartWhilePodWrites(t *testing.T) {
 
 	ctl := driverProc(t, l.controller)
 	addr := metricsAddress(t, ctl)
+	done := l.disrupt()
+	defer done()
 	if err := ctl.restart(); err != nil {
 		t.Fatal(err)
 	}
