@@ -127,9 +127,28 @@ func (l *lane) waitPodPhase(t *testing.T, name string, timeout time.Duration, wa
 		if p.Status.Phase == corev1.PodFailed || (p.Status.Phase == corev1.PodSucceeded && want != corev1.PodSucceeded) {
 			t.Fatalf("pod %s is %s, want %s; log:\n%s\nevents:%s", name, p.Status.Phase, want, l.podLog(testNS, name), l.events(name))
 		}
-		return false, fmt.Sprintf("phase %s; events:%s", p.Status.Phase, l.events(name))
+		return false, fmt.Sprintf("phase %s; events:%s%s", p.Status.Phase, l.events(name), l.attachErrors())
 	})
 	return p
+}
+
+// attachErrors are the attach and detach errors the VolumeAttachments report, for failure messages: a
+// Pod waiting for its volume has no events of its own about it.
+func (l *lane) attachErrors() string {
+	vas, err := l.kc.StorageV1().VolumeAttachments().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	var sb strings.Builder
+	for _, va := range vas.Items {
+		if e := va.Status.AttachError; e != nil {
+			fmt.Fprintf(&sb, "\n  VolumeAttachment %s attach error: %s", va.Name, e.Message)
+		}
+		if e := va.Status.DetachError; e != nil {
+			fmt.Fprintf(&sb, "\n  VolumeAttachment %s detach error: %s", va.Name, e.Message)
+		}
+	}
+	return sb.String()
 }
 
 // runPod runs a Pod to completion and returns its log.
