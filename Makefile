@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-go bench-kube e2e-nvme clean helm-lint deploy-test soak
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-go bench-kube e2e-nvme e2e-kube clean helm-lint deploy-test soak
 
 all: build
 
@@ -61,6 +61,12 @@ demo: deps build
 # The node plugin over a real kernel NVMe/TCP target and initiator, in a QEMU VM (root; installs what it needs).
 e2e-nvme:
 	hack/e2e-nvme/e2e-nvme.sh all
+
+# A real single-node Kubernetes (kubelet, containerd, control plane v1.37.2) with the driver and its sidecars
+# run with the chart's arguments against rds-sim, and Pods on its volumes (root; builds and caches what it
+# needs, 25-30 minutes cold, see hack/e2e-kube). E2E_KUBE_FLAGS go to go test, e.g. -run Filesystem.
+e2e-kube:
+	hack/e2e-kube/e2e.sh $(E2E_KUBE_FLAGS)
 
 # The CSI benchmark (hack/bench): the driver and rds-sim as processes, at 30 ms per round trip (latency per
 # operation, 200 in flight, execs per operation), then sequential operations at 0 ms. BENCHFLAGS adds flags.

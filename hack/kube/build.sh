@@ -16,6 +16,11 @@ V=v1.37.2
 CACHE="${RDS_CSI_CACHE:-$HOME/.cache/rds-csi}/kube/$V"
 KAS="$CACHE/kube-apiserver"
 
+# One build at a time: a second caller (make test while .ci/run's early kube build runs) waits for the
+# first and then finds the binary cached, instead of compiling the same packages on the same cores.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.kube-apiserver.lock"
+flock 9
 if [ -x "$KAS" ] && "$KAS" --version 2>/dev/null | grep -qx "Kubernetes $V"; then
   echo "kube-apiserver $V cached at $KAS" >&2
 else
