@@ -139,6 +139,24 @@ func findSubvolume(svs []rds.Subvolume, mount string, pi poolInfo, rel string) (
 		len(found), found[0].Name, subvolumeDir(mount, rel), ErrNotOwned)
 }
 
+// leafListedElsewhere tells whether a listing holds a subvolume of the pool that is printed with a path ending
+// in rel's leaf but is not rel (the same id in another base path), outside any snapshots tree.
+func leafListedElsewhere(items []routeros.Item, mount string, pi poolInfo, rel string) bool {
+	svs, err := rds.SubvolumesFrom(items)
+	if err != nil {
+		return false
+	}
+	leaf := path.Base(rel)
+	for _, sv := range svs {
+		name := strings.TrimPrefix(sv.Name, "/")
+		if strings.Contains(name, "/") && path.Base(name) == leaf && !isPrintedAs(name, mount, rel) &&
+			!inSnapshotTree(name) && onPool(sv.FS, mount, pi) {
+			return true
+		}
+	}
+	return false
+}
+
 // subvolumeIn parses a listing and picks the subvolume rel out of it.
 func subvolumeIn(items []routeros.Item, mount string, pi poolInfo, rel string) (*rds.Subvolume, error) {
 	svs, err := rds.SubvolumesFrom(items)

@@ -163,7 +163,7 @@ func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (
 		}
 		return v, true, nil
 	}
-	if st.subvolume != nil || st.subvolumeErr != nil || st.dir {
+	if st.subvolume != nil || st.subvolumeErr != nil || st.dir || st.leafElsewhere {
 		if err := m.deleteLeftoversAnywhere(ctx, r.ID); err != nil {
 			return nil, true, fmt.Errorf("volume name %q: what the RDS holds under it cannot be cleared for a new volume: %w", r.ID, err)
 		}
@@ -214,6 +214,10 @@ type state struct {
 	// matters only when there is no disk to decide by.
 	subvolumeErr error
 	dir          bool // its directory is in /file print (a subvolume, or a leftover directory)
+	// leafElsewhere: a subvolume whose printed path ends in the id is listed outside the volume's own place
+	// (an RDS that prints paths tells it apart; one that prints leaves lists it as subvolume). What the driver
+	// left there without a disk would otherwise outlive this volume's delete.
+	leafElsewhere bool
 }
 
 // readState reads the disk for id and, on a btrfs pool, its subvolume and the subvolume's directory, in one exec.
@@ -245,6 +249,7 @@ func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poo
 	if len(out) > 1 {
 		st.subvolume, st.subvolumeErr = subvolumeIn(out[1], loc.Pool, pi, loc.SubvolumeName(id))
 		st.dir = len(out[2]) > 0
+		st.leafElsewhere = leafListedElsewhere(out[1], loc.Pool, pi, loc.SubvolumeName(id))
 	}
 	return st, nil
 }
