@@ -32,6 +32,7 @@ type Config struct {
 	Faults             []Fault
 	Log                io.Writer // one line per command run; nil discards
 	Exporter           Exporter  // optional real NVMe/TCP export of file disks
+	System             System    // what /system resource and /system package print (system.go)
 }
 
 // Exporter makes a file disk reachable over NVMe/TCP (for example through

@@ -180,5 +180,6 @@ func buildMenus() *menu {
 	sub.add(&commandSpec{id: cmdSubvolumeRemove, name: "remove", named: map[string]argKind{"numbers": argItems}, positional: true, mutates: true})
 	sub.add(&commandSpec{id: cmdSubvolumePrint, name: "print", words: printWords, where: true})
 	sub.add(&commandSpec{id: cmdSubvolumeFind, name: "find", expression: true})
+	addSystemMenus(root) // system.go
 	return root
 }
