@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -85,7 +86,7 @@ func printAdaptation(w interface{ Write([]byte) (int, error) }, r *Report) {
 
 // readOnlyChecks run the checks that change nothing on the RDS.
 func (r *runner) readOnlyChecks(ctx context.Context) {
-	if c := r.finish(r.checkSSH(ctx)); c.Status != Pass && c.Status != Warn {
+	if c := r.done(ctx, r.checkSSH(ctx)); c.Status != Pass && c.Status != Warn {
 		for _, n := range []string{"routeros", "rose-storage", "pool", "script"} {
 			r.skip(n, "needs ssh")
 		}
@@ -95,7 +96,7 @@ func (r *runner) readOnlyChecks(ctx context.Context) {
 		if r.interrupted(ctx) {
 			return
 		}
-		r.finish(check(ctx))
+		r.done(ctx, check(ctx))
 	}
 }
 
@@ -372,13 +373,17 @@ func parsePackages(out string) map[string]pkgInfo {
 			p.flags, f = f[0], f[1:]
 		}
 		name := f[0]
-		if len(f) > 1 && startsWithDigit(f[1]) && strings.Contains(f[1], ".") {
+		if len(f) > 1 && versionWord.MatchString(f[1]) {
 			p.version = f[1]
 		}
 		pkgs[name] = p
 	}
 	return pkgs
 }
+
+// versionWord is a RouterOS version as the package table prints it (7.20.6, 7.16, 7.1beta4), not a
+// size such as 830.1KiB, which stands in the version's column place when a package has no version.
+var versionWord = regexp.MustCompile(`^\d+\.\d+(\.\d+)?([a-z]+\d*)?$`)
 
 func isFlags(s string) bool {
 	for _, c := range s {

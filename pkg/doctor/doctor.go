@@ -139,6 +139,16 @@ func (r *runner) exec(ctx context.Context, c *Check, label, script string) Excha
 	return x
 }
 
+// done finishes a check that ran under ctx: a check that failed because the run was interrupted is
+// reported as skipped, not as a capability the RDS lacks.
+func (r *runner) done(ctx context.Context, c Check) Check {
+	if ctx.Err() != nil && (c.Status == Fail || c.Status == Warn) {
+		r.report.Interrupted = true
+		c.Status, c.Summary = Skip, "interrupted ("+c.Summary+")"
+	}
+	return r.finish(c)
+}
+
 // finish prints a check and records it.
 func (r *runner) finish(c Check) Check {
 	printCheck(r.out, c)

@@ -40,14 +40,14 @@ func (r *runner) scratchChecks(ctx context.Context) {
 		return
 	}
 	if r.report.Adaptation.PoolFS == "btrfs" {
-		r.finish(r.checkSubvolumes(ctx))
+		r.done(ctx, r.checkSubvolumes(ctx))
 	} else {
 		r.skip("subvolume", "the pool is not btrfs: volumes are flat files there")
 	}
 	if r.interrupted(ctx) {
 		return
 	}
-	r.finish(r.checkDisk(ctx))
+	r.done(ctx, r.checkDisk(ctx))
 	r.interrupted(ctx)
 }
 
