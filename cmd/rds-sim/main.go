@@ -80,6 +80,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&size, "pool-size", "pool capacity, e.g. 100GiB (default 100GiB, or the size stored in DATA-DIR)")
 	fs.StringVar(&cfg.PoolName, "pool-name", "", "slot and mount-point of the pool disk (default pool)")
 	fs.StringVar(&cfg.PoolFS, "pool-fs", "", "filesystem of the pool: btrfs or xfs (default btrfs)")
+	fs.StringVar(&cfg.PoolLabel, "pool-label", "", "label of the pool's filesystem, what btrfs commands take as fs= (default POOL-NAME-fs)")
+	subvolumeNames := fs.String("subvolume-name", "leaf", "how a subvolume's name prints and matches: leaf (as the manual implies) or path")
+	subvolumeParent := fs.String("subvolume-parent", "leaf", "what subvolume add parent= takes: leaf (as in the manual) or path")
+	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
+		"(a failing exec exiting 0 is --fault exit-zero)")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay added to every command, e.g. 30ms")
 	fs.Var(&faults, "fault", "inject a fault: KIND[=VALUE][@MATCH][#N] (repeatable; see pkg/rdssim/README.md)")
 	fs.IntVar(&cfg.Width, "width", 80, "column at which print detail wraps")
@@ -107,6 +112,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.PoolSize, cfg.Faults, cfg.Log = int64(size), faults, stdout
+	var err error
+	if cfg.SubvolumeNames, err = rdssim.ParseNameForm(*subvolumeNames); err == nil {
+		if cfg.SubvolumeParent, err = rdssim.ParseNameForm(*subvolumeParent); err == nil {
+			cfg.OnError, err = rdssim.ParseOnError(*onError)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rds-sim: %v\n", err)
+		return 2
+	}
 	if rdssim.NVMetAvailable("") {
 		cfg.Exporter = rdssim.NewNVMet("", *nvmeAddr)
 	}

@@ -201,6 +201,10 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--data-dir", dir, "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"--data-dir", dir, "--pool-fs", "ext4"}, 1, `pool filesystem "ext4"`},
 		{[]string{"--data-dir", dir, "--listen", "256.0.0.1:1"}, 1, "listen"},
+		{[]string{"--data-dir", dir, "--subvolume-name", "full"}, 2, `subvolume name form "full"`},
+		{[]string{"--data-dir", dir, "--subvolume-parent", "uuid"}, 2, `subvolume name form "uuid"`},
+		{[]string{"--data-dir", dir, "--on-error", "ignore"}, 2, `on-error "ignore"`},
+		{[]string{"--data-dir", dir, "--pool-label", "a b"}, 1, "pool label"},
 		{[]string{"--help"}, 0, "Usage: rds-sim"},
 	}
 	for _, tc := range tests {

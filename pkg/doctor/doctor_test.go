@@ -25,7 +25,21 @@ func variants() []struct {
 		wants []string
 	}{
 		{"default", rdssim.Config{}, []string{"PASS script: markers behave", "script mode: markers behave",
-			"failing commands exit with status 1", "PASS subvolume:", "PASS disk:", "PASS cleanup:"}},
+			"failing commands exit with status 1", `btrfs commands use fs="pool-fs"`, "PASS subvolume:",
+			"subvolume names print as leaf", "subvolume parent= takes the leaf", "PASS disk:", "PASS cleanup:"}},
+		{"names as path", rdssim.Config{SubvolumeNames: rdssim.NamePath}, []string{"subvolume names print as path",
+			"subvolume parent= takes the leaf"}},
+		{"parent by path", rdssim.Config{SubvolumeParent: rdssim.NamePath}, []string{"subvolume names print as leaf",
+			"parent= by the leaf failed: no such item", "subvolume parent= takes the path"}},
+		{"names and parent as path", rdssim.Config{SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath},
+			[]string{"subvolume names print as path", "subvolume parent= takes the path"}},
+		{"label differs from mount point", rdssim.Config{PoolLabel: "ocp-storage"}, []string{
+			`btrfs label "ocp-storage": subvolume commands use fs="ocp-storage"`}},
+		{"script goes on after an error", rdssim.Config{OnError: rdssim.OnErrorContinue}, []string{
+			"WARN script: markers do not prove success", "script mode: falls back to one command per exec",
+			"failing commands exit with status 1"}},
+		{"goes on and exits zero", rdssim.Config{OnError: rdssim.OnErrorContinue, Faults: []rdssim.Fault{mustFault("exit-zero")}},
+			[]string{"script mode: falls back to one command per exec", "failing commands exit with status 0"}},
 		{"exit-zero", rdssim.Config{Faults: []rdssim.Fault{mustFault("exit-zero")}}, []string{
 			"script mode: markers behave", "failing commands exit with status 0: failures are told from their text only"}},
 		{"xfs-pool", rdssim.Config{PoolFS: "xfs"}, []string{"SKIP subvolume: the pool is not btrfs",

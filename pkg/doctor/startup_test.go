@@ -19,7 +19,9 @@ func TestStartupCheck(t *testing.T) {
 		oneExec  bool
 		label    string
 	}{
-		{"default", rdssim.Config{}, "pool/k8s", "", false, "pool"},
+		{"default", rdssim.Config{}, "pool/k8s", "", false, "pool-fs"},
+		{"labelled pool", rdssim.Config{PoolLabel: "ocp-storage"}, "pool/k8s", "", false, "ocp-storage"},
+		{"script goes on after an error", rdssim.Config{OnError: rdssim.OnErrorContinue}, "pool/k8s", "", true, "pool-fs"},
 		{"xfs pool", rdssim.Config{PoolFS: "xfs"}, "pool/k8s", "", false, ""},
 		{"no rose-storage", rdssim.Config{System: rdssim.System{RoseStorage: rdssim.PackageMissing}}, "pool/k8s",
 			"start-up check rose-storage failed", false, ""},

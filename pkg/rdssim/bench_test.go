@@ -26,11 +26,11 @@ func BenchmarkVolumeScript(b *testing.B) {
 	for b.Loop() {
 		id := fmt.Sprintf("pvc-%d", i)
 		i++
-		mustRun(b, c, fmt.Sprintf(`/disk/btrfs/subvolume/add fs=pool name=k8s/%[1]s
+		mustRun(b, c, fmt.Sprintf(`/disk/btrfs/subvolume/add fs=pool-fs name=k8s/%[1]s
 /disk add type=file file-path=pool/k8s/%[1]s/disk.img file-size=1G slot=%[1]s mount-filesystem=no nvme-tcp-export=yes nvme-tcp-server-nqn=nqn.2000-02.com.mikrotik:%[1]s
 :put "m1"
 /disk print detail where slot="%[1]s"`, id))
-		mustRun(b, c, fmt.Sprintf(`/disk remove [find slot="%[1]s"]; /file remove [find name="pool/k8s/%[1]s/disk.img"]; /disk/btrfs/subvolume/remove [find where fs=pool and name="k8s/%[1]s"]; :put "m2"`, id))
+		mustRun(b, c, fmt.Sprintf(`/disk remove [find slot="%[1]s"]; /file remove [find name="pool/k8s/%[1]s/disk.img"]; /disk/btrfs/subvolume/remove [find where name="%[1]s"]; :put "m2"`, id))
 	}
 }
 

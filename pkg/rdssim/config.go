@@ -25,14 +25,69 @@ type Config struct {
 	User               string // the only user that may log in; default "admin"
 	AuthorizedKeysFile string // optional; default: DataDir/client_key.pub, generated on first start
 	PoolName           string // slot and mount-point of the pool disk; default "pool"
-	PoolFS             string // "btrfs" (default) or "xfs"
-	PoolSize           int64  // bytes; default 100 GiB
-	Width              int    // column at which print detail wraps; default 80
-	Latency            time.Duration
-	Faults             []Fault
-	Log                io.Writer // one line per command run; nil discards
-	Exporter           Exporter  // optional real NVMe/TCP export of file disks
-	System             System    // what /system resource and /system package print (system.go)
+	// PoolLabel is the pool filesystem's label: what btrfs commands take as fs= and what
+	// /disk/btrfs/filesystem print and the pool disk's fs-label= show. Default "<PoolName>-fs", as
+	// RouterOS labels a freshly formatted disk (MikroTik manual, "Btrfs"). Fixed when DataDir is created.
+	PoolLabel string
+	// The RouterOS behaviours that are still UNVERIFIED, one switch each (zero value: the behaviour
+	// MikroTik's manual implies). A failing exec exiting with status 0 is the exit-zero fault.
+	SubvolumeNames  NameForm // how a subvolume's name prints and matches in print/find/where
+	SubvolumeParent NameForm // what `subvolume add parent=` takes
+	OnError         OnError  // whether a script stops at its first runtime error
+	PoolFS          string   // "btrfs" (default) or "xfs"
+	PoolSize        int64    // bytes; default 100 GiB
+	Width           int      // column at which print detail wraps; default 80
+	Latency         time.Duration
+	Faults          []Fault
+	Log             io.Writer // one line per command run; nil discards
+	Exporter        Exporter  // optional real NVMe/TCP export of file disks
+	System          System    // what /system resource and /system package print (system.go)
+}
+
+// NameForm is how the console names a btrfs subvolume.
+type NameForm string
+
+const (
+	// NameLeaf: the last path component only ("Documents-22012025" for a subvolume made with
+	// name=Snapshots/Documents-22012025). The manual removes snapshots with
+	// [find where name=Documents-22012025], "the snapshot's name (not the path)", and gives parent= as a
+	// bare name: the default.
+	NameLeaf NameForm = "leaf"
+	// NamePath: the path below the filesystem's root, as given to add name= ("Snapshots/Documents-22012025").
+	NamePath NameForm = "path"
+)
+
+// OnError is what a script does after a command fails at run time.
+type OnError string
+
+const (
+	// OnErrorStop: the rest of the script does not run (routeros.md §1; the default).
+	OnErrorStop OnError = "stop"
+	// OnErrorContinue: the error is printed and the script goes on with the next command; the exit
+	// status still reports the failure.
+	OnErrorContinue OnError = "continue"
+)
+
+// ParseNameForm reads "leaf" or "path" ("" is the default, leaf).
+func ParseNameForm(s string) (NameForm, error) {
+	switch f := NameForm(s); f {
+	case "":
+		return NameLeaf, nil
+	case NameLeaf, NamePath:
+		return f, nil
+	}
+	return "", fmt.Errorf("rdssim: subvolume name form %q: want leaf or path", s)
+}
+
+// ParseOnError reads "stop" or "continue" ("" is the default, stop).
+func ParseOnError(s string) (OnError, error) {
+	switch o := OnError(s); o {
+	case "":
+		return OnErrorStop, nil
+	case OnErrorStop, OnErrorContinue:
+		return o, nil
+	}
+	return "", fmt.Errorf("rdssim: on-error %q: want stop or continue", s)
 }
 
 // Exporter makes a file disk reachable over NVMe/TCP (for example through
@@ -85,6 +140,21 @@ func (c *Config) validate() error {
 		if err := checkPoolName(c.PoolName); err != nil {
 			return err
 		}
+	}
+	if c.PoolLabel != "" {
+		if err := checkPoolName(c.PoolLabel); err != nil {
+			return fmt.Errorf("rdssim: pool label: %w", err)
+		}
+	}
+	var err error
+	if c.SubvolumeNames, err = ParseNameForm(string(c.SubvolumeNames)); err != nil {
+		return err
+	}
+	if c.SubvolumeParent, err = ParseNameForm(string(c.SubvolumeParent)); err != nil {
+		return err
+	}
+	if c.OnError, err = ParseOnError(string(c.OnError)); err != nil {
+		return err
 	}
 	return nil
 }

@@ -30,8 +30,8 @@ func (s *Simulator) exec(ctx context.Context, conn *ssh.ServerConn, ch ssh.Chann
 }
 
 // runScript parses the whole script first (a parse error runs nothing), then
-// runs its commands in order and stops at the first runtime error. Output and
-// errors both go to stdout.
+// runs its commands in order and stops at the first runtime error (or, with
+// OnErrorContinue, prints it and goes on). Output and errors both go to stdout.
 func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer, user, script string) (int, bool) {
 	s.record(user, script, true)
 	send := func(text string) error {
@@ -48,6 +48,7 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 		_ = send(err.Error() + crlf)
 		return s.failureStatus(script), true
 	}
+	failed := []string(nil) // the texts of the first failed command, when the script goes on after it
 	for _, st := range stmts {
 		texts := []string{st.canonical, st.text}
 		if d := s.commandDelay(texts...); d > 0 {
@@ -80,8 +81,16 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 		}
 		if err != nil {
 			_ = send(consoleText(err) + crlf)
-			return s.failureStatus(texts...), true
+			if s.cfg.OnError != OnErrorContinue {
+				return s.failureStatus(texts...), true
+			}
+			if failed == nil {
+				failed = texts
+			}
 		}
+	}
+	if failed != nil {
+		return s.failureStatus(failed...), true
 	}
 	return 0, true
 }
@@ -118,7 +127,7 @@ func (s *Simulator) run(x *execCtx, st *statement) (string, error) {
 	switch st.spec.id {
 	case cmdPut:
 		return st.put + crlf, nil
-	case cmdDiskFind, cmdFileFind, cmdSubvolumeFind:
+	case cmdDiskFind, cmdFileFind, cmdSubvolumeFind, cmdFilesystemFind:
 		// A find on its own returns a list to a script and prints nothing.
 		return "", nil
 	case cmdDiskPrint:
@@ -127,6 +136,8 @@ func (s *Simulator) run(x *execCtx, st *statement) (string, error) {
 		return s.print(st, s.fileItems, []string{"name", "type", "size", "last-modified"}), nil
 	case cmdSubvolumePrint:
 		return s.print(st, s.subvolumeItems, []string{"name", "fs", "parent", "read-only", "creation-time"}), nil
+	case cmdFilesystemPrint:
+		return s.print(st, s.filesystemItems, []string{"label", "devs", "data", "meta", "system"}), nil
 	case cmdDiskAdd:
 		return "", s.diskAdd(x, st)
 	case cmdDiskSet:

@@ -69,7 +69,7 @@ func TestFaultDiskFull(t *testing.T) {
 	for _, script := range []string{
 		`/disk set pvc-1 file-size=11G`,
 		`/disk add type=file file-path=pool/b.img file-size=1M slot=b`,
-		`/disk/btrfs/subvolume/add fs=pool name=k8s/x`,
+		`/disk/btrfs/subvolume/add fs=pool-fs name=k8s/x`,
 	} {
 		if out, status := run(t, c, script); status != 1 || out != "failure: not enough space"+crlf {
 			t.Errorf("%s under disk-full: %d %q", script, status, out)

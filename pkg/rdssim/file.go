@@ -21,6 +21,9 @@ func (s *Simulator) fileRemove(st *statement) error {
 		sort.Slice(targets, func(i, j int) bool { return targets[i].name > targets[j].name })
 		for _, it := range targets {
 			e := it.ref.(*fileEntry)
+			if e.rel == "" {
+				return false, failure("%s is the mount point of a disk", e.name)
+			}
 			if next.readOnlyAt(e.rel) != nil {
 				return false, errReadOnly
 			}

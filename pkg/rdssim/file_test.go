@@ -11,11 +11,11 @@ func TestFilePrintAndRemove(t *testing.T) {
 	s := startSim(t, Config{Width: 200})
 	c := dial(t, s)
 	mustRun(t, c, addPVC1)
-	// Indices count every file, so the filtered list starts at 1 (pool/k8s is 0).
+	// Indices count every file, so the filtered list starts at 2 (the mount point pool is 0, pool/k8s 1).
 	out := mustRun(t, c, `/file print detail where name~"^pool/k8s/"`)
 	lines := strings.Split(strings.TrimSuffix(out, crlf), crlf)
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], " 1   name=pool/k8s/pvc-1 type=directory last-modified=") ||
-		!strings.HasPrefix(lines[2], " 2   name=pool/k8s/pvc-1/disk.img type=.img file size=10.0GiB last-modified=") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], " 2   name=pool/k8s/pvc-1 type=directory last-modified=") ||
+		!strings.HasPrefix(lines[2], " 3   name=pool/k8s/pvc-1/disk.img type=.img file size=10.0GiB last-modified=") {
 		t.Fatalf("file print:\n%s", out)
 	}
 	stamp := lines[2][strings.Index(lines[2], "last-modified=")+len("last-modified="):]
@@ -51,7 +51,7 @@ func TestFilePrintAndRemove(t *testing.T) {
 		t.Error("directory and file removed by one find should both be gone")
 	}
 	// A subvolume is not removed through /file.
-	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool name=sv`)
+	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool-fs name=sv`)
 	if out, status := run(t, c, `/file remove [find name="pool/sv"]`); status != 1 || !strings.HasPrefix(out, "failure: pool/sv is a btrfs subvolume") {
 		t.Errorf("remove of a subvolume through /file: %d %q", status, out)
 	}

@@ -137,7 +137,7 @@ func TestWrap(t *testing.T) {
 func goldenSim(t *testing.T) (*Simulator, *state) {
 	t.Helper()
 	s := &Simulator{cfg: Config{DataDir: t.TempDir(), Width: 80}, poolName: "pool"}
-	st := &state{Version: 1, Pool: poolRecord{Name: "pool", FS: "btrfs", Size: 100 << 30,
+	st := &state{Version: 1, Pool: poolRecord{Name: "pool", Label: "pool-fs", FS: "btrfs", Size: 100 << 30,
 		UUID: "0a4b8c52-7e0e-4a43-9d2f-3f6c1d1e2a10", RAIDUUID: "1f2e3d4c-5b6a7988-a1b2c3d4-e5f60718"}}
 	st.Disks = []*diskRecord{
 		{Index: 1, Slot: "pvc-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", Size: 10 << 30, MountFilesystem: false,
@@ -158,6 +158,9 @@ func TestFormatGolden(t *testing.T) {
 	s, st := goldenSim(t)
 	disks := append([]item{s.poolItem(st, 97<<30)}, s.diskItem(st.Disks[0]), s.diskItem(st.Disks[1]))
 	subs := s.subvolumeItems(st)
+	pathSim := &Simulator{cfg: s.cfg, poolName: s.poolName}
+	pathSim.cfg.SubvolumeNames = NamePath
+	pathSubs := pathSim.subvolumeItems(st)
 	tests := []struct {
 		golden string
 		out    string
@@ -169,6 +172,8 @@ func TestFormatGolden(t *testing.T) {
 		{"disk-table.golden", formatTable(diskFlags, disks, []string{"slot", "type", "fs", "size", "free", "file-path"})},
 		{"subvolume-detail.golden", formatDetail(subvolumeFlags, subs, 80)},
 		{"subvolume-detail-plain.golden", formatDetail(subvolumeFlags, subs[:1], 80)},
+		{"subvolume-detail-path.golden", formatDetail(subvolumeFlags, pathSubs, 80)},
+		{"filesystem-detail.golden", formatDetail(nil, s.filesystemItems(st), 80)},
 		{"monitor-traffic.golden", formatMonitor(trafficSample())},
 	}
 	for _, tc := range tests {

@@ -39,7 +39,7 @@ func (s *Simulator) poolItem(st *state, free int64) item {
 		{key: "slot", value: p.Name, quoted: true},
 		{key: "slot-default", value: "", quoted: true},
 		{key: "parent", value: "", quoted: true},
-		{key: "fs-label", value: p.Name, quoted: true},
+		{key: "fs-label", value: p.Label, quoted: true},
 		{key: "fs-uuid", value: p.UUID, quoted: true},
 		{key: "fs", value: p.FS},
 		{key: "model", value: "RAID0 striped", quoted: true},
@@ -136,7 +136,16 @@ func (s *Simulator) diskItems(st *state) []item {
 	return items
 }
 
-func subvolumeItem(sv *subvolumeRecord) item {
+// consoleName is how the console names the subvolume at rel (a path below the pool) in print, find
+// and where: the leaf or the path, as Config.SubvolumeNames says.
+func (s *Simulator) consoleName(rel string) string {
+	if rel == "" || s.cfg.SubvolumeNames == NamePath {
+		return rel
+	}
+	return path.Base(rel)
+}
+
+func (s *Simulator) subvolumeItem(st *state, sv *subvolumeRecord) item {
 	flags := ""
 	if sv.Parent != "" {
 		flags += "S"
@@ -144,15 +153,16 @@ func subvolumeItem(sv *subvolumeRecord) item {
 	if sv.ReadOnly {
 		flags += "r"
 	}
+	name := s.consoleName(sv.Name)
 	fields := []field{
-		{key: "name", value: sv.Name, quoted: true},
-		{key: "fs", value: sv.FS},
-		{key: "parent", value: sv.Parent, quoted: true},
+		{key: "name", value: name, quoted: true},
+		{key: "fs", value: st.Pool.Label},
+		{key: "parent", value: s.consoleName(sv.Parent), quoted: true},
 		{key: "read-only", value: yesNo(sv.ReadOnly)},
 		{key: "uuid", value: sv.UUID, quoted: true},
 		{key: "creation-time", value: sv.Created.Local().Format(timeLayout)},
 	}
-	return item{index: sv.Index, flags: flags, fields: fields, name: sv.Name, ref: sv,
+	return item{index: sv.Index, flags: flags, fields: fields, name: name, ref: sv,
 		hidden: map[string]string{".id": "*" + strconv.FormatInt(int64(sv.Index), 16), "snapshot": yesNo(sv.Parent != "")}}
 }
 
@@ -162,9 +172,30 @@ func (s *Simulator) subvolumeItems(st *state) []item {
 		return items
 	}
 	for _, sv := range st.Subvolumes {
-		items = append(items, subvolumeItem(sv))
+		items = append(items, s.subvolumeItem(st, sv))
 	}
 	return items
+}
+
+// filesystemItems is /disk/btrfs/filesystem: the pool's filesystem when it is btrfs. The manual shows
+// the menu (print, set label=, find where present-devs=/devs=/label=) but not its printed fields:
+// label, uuid and the devices are the ones its commands name; the rest is UNVERIFIED.
+func (s *Simulator) filesystemItems(st *state) []item {
+	if st.Pool.FS != "btrfs" {
+		return nil
+	}
+	p := st.Pool
+	fields := []field{
+		{key: "label", value: p.Label, quoted: true},
+		{key: "uuid", value: p.UUID, quoted: true},
+		{key: "devs", value: p.Name},
+		{key: "present-devs", value: p.Name},
+		{key: "data", value: "single:1"},
+		{key: "meta", value: "dup:1"},
+		{key: "system", value: "dup:1"},
+	}
+	return []item{{index: 0, fields: fields, name: p.Label, ref: &st.Pool,
+		hidden: map[string]string{".id": "*1"}}}
 }
 
 // fileEntry is one file or directory on the pool, for /file.
@@ -192,7 +223,7 @@ func (s *Simulator) fileItems(st *state) []item {
 	var items []item
 	root := s.poolDir()
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
+		if err != nil {
 			return nil
 		}
 		rel, err := filepath.Rel(root, p)
@@ -204,7 +235,13 @@ func (s *Simulator) fileItems(st *state) []item {
 		if err != nil {
 			return nil
 		}
-		name := st.Pool.Name + "/" + rel
+		// The mount point itself is listed first, as in the manual's /file print ("0 BtrfsDisk").
+		name := st.Pool.Name
+		if rel != "." {
+			name += "/" + rel
+		} else {
+			rel = ""
+		}
 		fields := []field{
 			{key: "name", value: name, quoted: !safeBare(name)},
 			{key: "type", value: fileType(name, d.IsDir())},

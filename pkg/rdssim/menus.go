@@ -30,6 +30,8 @@ const (
 	cmdSubvolumeRemove
 	cmdSubvolumePrint
 	cmdSubvolumeFind
+	cmdFilesystemPrint
+	cmdFilesystemFind
 	cmdPut
 )
 
@@ -180,6 +182,11 @@ func buildMenus() *menu {
 	sub.add(&commandSpec{id: cmdSubvolumeRemove, name: "remove", named: map[string]argKind{"numbers": argItems}, positional: true, mutates: true})
 	sub.add(&commandSpec{id: cmdSubvolumePrint, name: "print", words: printWords, where: true})
 	sub.add(&commandSpec{id: cmdSubvolumeFind, name: "find", expression: true})
+
+	fsMenu := newMenu(btrfs, "filesystem")
+	fsMenu.props = propSet(nil, nil, ".id", "label", "uuid", "devs", "present-devs", "data", "meta", "system")
+	fsMenu.add(&commandSpec{id: cmdFilesystemPrint, name: "print", words: printWords, where: true})
+	fsMenu.add(&commandSpec{id: cmdFilesystemFind, name: "find", expression: true})
 	addSystemMenus(root) // system.go
 	return root
 }

@@ -203,7 +203,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := startSim(t, Config{DataDir: dir, Width: 200})
 	c := dial(t, s)
-	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool name=k8s/pvc-1`)
+	mustRun(t, c, `/disk/btrfs/subvolume/add fs=pool-fs name=k8s/pvc-1`)
 	mustRun(t, c, addPVC1)
 	mustRun(t, c, `/disk add type=file file-path=pool/gone.img file-size=1M slot=gone; /disk remove gone`)
 	host, _ := s.HostPath("pool/k8s/pvc-1/disk.img")

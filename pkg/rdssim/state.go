@@ -42,6 +42,7 @@ type subvolumeRecord struct {
 
 type poolRecord struct {
 	Name     string `json:"name"`
+	Label    string `json:"label,omitempty"` // the filesystem's label; empty in state written before labels
 	FS       string `json:"fs"`
 	Size     int64  `json:"size"`
 	UUID     string `json:"uuid"`
@@ -135,9 +136,10 @@ func newRAIDUUID() string {
 func loadState(dir string, cfg Config) (*state, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		name := orDefault(cfg.PoolName, defaultPoolName)
 		return &state{
 			Version: 1,
-			Pool: poolRecord{Name: orDefault(cfg.PoolName, defaultPoolName), FS: orDefault(cfg.PoolFS, "btrfs"),
+			Pool: poolRecord{Name: name, Label: orDefault(cfg.PoolLabel, defaultLabel(name)), FS: orDefault(cfg.PoolFS, "btrfs"),
 				Size: orDefaultSize(cfg.PoolSize), UUID: newUUID(), RAIDUUID: newRAIDUUID()},
 			NextDiskIndex: 1, NextSubvolIndex: 0, NextSubvolID: 256,
 		}, nil
@@ -158,6 +160,12 @@ func loadState(dir string, cfg Config) (*state, error) {
 	if cfg.PoolFS != "" && cfg.PoolFS != st.Pool.FS {
 		return nil, fmt.Errorf("data directory %s holds a %s pool, not %s: use another --data-dir or the same pool filesystem", dir, st.Pool.FS, cfg.PoolFS)
 	}
+	if st.Pool.Label == "" {
+		st.Pool.Label = orDefault(cfg.PoolLabel, defaultLabel(st.Pool.Name))
+	}
+	if cfg.PoolLabel != "" && cfg.PoolLabel != st.Pool.Label {
+		return nil, fmt.Errorf("data directory %s holds a pool labelled %q, not %q: use another --data-dir or the same pool label", dir, st.Pool.Label, cfg.PoolLabel)
+	}
 	if cfg.PoolSize > 0 {
 		st.Pool.Size = cfg.PoolSize
 	}
@@ -166,6 +174,10 @@ func loadState(dir string, cfg Config) (*state, error) {
 	}
 	return &st, nil
 }
+
+// defaultLabel is the label RouterOS gives a disk's filesystem when it formats it: "<disk>-fs" (MikroTik
+// manual, "Btrfs": "by default it is automatically labelled <disk-name-1>-fs after the format").
+func defaultLabel(disk string) string { return disk + "-fs" }
 
 // save writes the state atomically (writeFileAtomic: a temporary file, fsync,
 // rename), then fsyncs the directory so the rename itself survives a crash.

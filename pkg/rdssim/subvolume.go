@@ -2,6 +2,7 @@ package rdssim
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,7 +25,9 @@ func (s *Simulator) subvolumeAdd(x *execCtx, st *statement) error {
 	}
 	readOnly, _ := parseBool(a["read-only"])
 	return s.mutate(func(next *state) (bool, error) {
-		if a["fs"] != next.Pool.Name {
+		// fs= is the filesystem's label, not the mount point (manual, "Btrfs": "the Btrfs disk label
+		// found under /disk/btrfs/filesystem print").
+		if a["fs"] != next.Pool.Label {
 			return false, noMatchingValue("fs")
 		}
 		if next.Pool.FS != "btrfs" {
@@ -79,15 +82,42 @@ func (s *Simulator) subvolumeName(name string) (string, error) {
 	return rel, nil
 }
 
+// parentOf finds the subvolume parent= names: by its leaf (the manual's form, parent=Documents) or by its
+// path below the pool, as Config.SubvolumeParent says. A leaf that several subvolumes share is refused
+// (what the real box does then is UNVERIFIED).
+func (s *Simulator) parentOf(next *state, parent string) (*subvolumeRecord, error) {
+	if s.cfg.SubvolumeParent == NamePath {
+		prel, err := s.subvolumeName(parent)
+		if err != nil {
+			return nil, err
+		}
+		if src := next.subvolume(prel); src != nil {
+			return src, nil
+		}
+		return nil, errNoSuchItem
+	}
+	var found *subvolumeRecord
+	for _, sv := range next.Subvolumes {
+		if path.Base(sv.Name) != parent {
+			continue
+		}
+		if found != nil {
+			return nil, failure("ambiguous value of parent, more than one valid value matches")
+		}
+		found = sv
+	}
+	if found == nil {
+		return nil, errNoSuchItem
+	}
+	return found, nil
+}
+
 func (s *Simulator) snapshot(next *state, parent string, sv *subvolumeRecord, host string) error {
-	prel, err := s.subvolumeName(parent)
+	src, err := s.parentOf(next, parent)
 	if err != nil {
 		return err
 	}
-	src := next.subvolume(prel)
-	if src == nil {
-		return errNoSuchItem
-	}
+	prel := src.Name
 	srcHost := s.hostPathRel(prel)
 	if need := treeAllocated(srcHost); need > s.freeBytes(next.Pool.Size) {
 		return errNotEnoughSpace

@@ -88,7 +88,7 @@ func TestSystemBadPackageState(t *testing.T) {
 func TestInventory(t *testing.T) {
 	s := startSim(t, Config{})
 	c := dial(t, s)
-	mustRun(t, c, `/disk/btrfs/subvolume/add fs="pool" name="k8s/v1"`)
+	mustRun(t, c, `/disk/btrfs/subvolume/add fs="pool-fs" name="k8s/v1"`)
 	mustRun(t, c, `/disk add type=file file-path=pool/k8s/v1/disk.img file-size=1M slot=v1 mount-filesystem=no`)
 	inv, err := s.Inventory()
 	if err != nil {

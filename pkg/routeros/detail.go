@@ -40,6 +40,8 @@ func ParseDetail(out string) ([]Item, error) {
 	}
 	started := false
 	lineNo := 0
+	width := widestLine(out)
+	prevLen := 0
 	for rest := out; rest != ""; {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
@@ -57,9 +59,14 @@ func ParseDetail(out string) ([]Item, error) {
 		}
 		indent := indentOf(line)
 		if cur != nil && indent >= cur.keyCol {
+			// A line shorter than the widest one ended where a property ended: the terminal splits inside a
+			// value or key only when a line is full.
+			cur.prevFull = prevLen >= width
 			cur.continueWith(line[indent:])
+			prevLen = len(line)
 			continue
 		}
+		prevLen = len(line)
 		if err := flush(); err != nil {
 			return nil, fmt.Errorf("item ending before line %d: %w", lineNo, err)
 		}
@@ -74,6 +81,20 @@ func ParseDetail(out string) ([]Item, error) {
 		return nil, fmt.Errorf("last item: %w", err)
 	}
 	return items, nil
+}
+
+// widestLine is the length of the longest line of out, without trailing blanks: the terminal's width, or
+// less when no line filled it.
+func widestLine(out string) int {
+	w := 0
+	for rest := out; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if n := len(strings.TrimRight(line, " \t\r")); n > w {
+			w = n
+		}
+	}
+	return w
 }
 
 // isLegend reports whether a line before the first item belongs to the header: the `Flags:` legend (which

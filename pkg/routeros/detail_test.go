@@ -32,6 +32,10 @@ func TestParseDetail(t *testing.T) {
 			{Index: 0, Props: map[string]string{"nqn": "nqn.2000-02.com.mikrotik:a b=c", "z": "1"}, Keys: []string{"nqn", "z"}}}},
 		{"hard wrap inside a key", " 0   a=1 nvme-tcp-ser\n     ver-port=4420\n", []Item{
 			{Index: 0, Props: map[string]string{"a": "1", "nvme-tcp-server-port": "4420"}, Keys: []string{"a", "nvme-tcp-server-port"}}}},
+		// A long bare value split at the width ends on a short line: the next line starts a new property even
+		// though the value's last piece looks like the start of a key.
+		{"wrapped bare value ends on a short line", " 0   name=pool/a/bbbbbbbbbbbbbbbbbbbb\n     cccc\n     type=directory\n", []Item{
+			{Index: 0, Props: map[string]string{"name": "pool/a/bbbbbbbbbbbbbbbbbbbbcccc", "type": "directory"}, Keys: []string{"name", "type"}}}},
 		{"file size key", " 0   name=x type=.img file size=1.0KiB\n", []Item{
 			{Index: 0, Props: map[string]string{"name": "x", "type": ".img", "size": "1.0KiB"}, Keys: []string{"name", "type", "size"}}}},
 		{"type=file followed by size", " 0   type=file size=4 096\n", []Item{

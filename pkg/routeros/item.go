@@ -17,8 +17,11 @@ type itemBuilder struct {
 
 	text    strings.Builder
 	lastSeg string // the most recently appended line, to look at its last word
-	inQuote bool   // whether the text so far ends inside a quoted value
-	escaped bool   // whether it ends right after a backslash inside quotes
+	// prevFull tells whether the line before the one being appended filled the terminal's width; when it did
+	// not, the line break fell between two properties.
+	prevFull bool
+	inQuote  bool // whether the text so far ends inside a quoted value
+	escaped  bool // whether it ends right after a backslash inside quotes
 }
 
 // continueWith appends a continuation line (without its indentation). Where the line break fell is
@@ -32,7 +35,7 @@ func (b *itemBuilder) continueWith(seg string) {
 	}
 	glue := true
 	if !b.inQuote {
-		if _, _, ok := keyAt(seg, 0); ok && !endsWithKeyFragment(b.lastSeg, seg) {
+		if _, _, ok := keyAt(seg, 0); ok && (!b.prevFull || !endsWithKeyFragment(b.lastSeg, seg)) {
 			glue = false
 		}
 	}
