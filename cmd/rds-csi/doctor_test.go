@@ -32,6 +32,13 @@ func startSim(t *testing.T, cfg rdssim.Config) *rdssim.Simulator {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	dir, err := sim.HostPath("pool/k8s") // the base directory, as README's "Prepare the RDS" makes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	return sim
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ func (a Adaptation) lines() []string {
 	return out
 }
 
-func printAdaptation(w interface{ Write([]byte) (int, error) }, r *Report) {
+func printAdaptation(w io.Writer, r *Report) {
 	fmt.Fprintln(w, "adaptation:")
 	for _, l := range r.Adaptation.lines() {
 		fmt.Fprintln(w, "  "+l)
@@ -237,17 +238,6 @@ func (r *runner) checkPool(ctx context.Context) Check {
 	if p.FreeBytes < 2<<30 {
 		c.Notes = append(c.Notes, "less than 2 GiB free: the scratch disk check cannot run")
 	}
-	dirCmd, err := rds.PrintFiles(rds.Eq("name", loc.String()))
-	if err == nil {
-		d := r.exec(ctx, &c, "base-dir", dirCmd.String())
-		if items, why := detailItems(d); why == "" {
-			if len(items) == 0 {
-				c.Notes = append(c.Notes, fmt.Sprintf("%s does not exist yet; the first volume creates it", loc))
-			} else {
-				c.Notes = append(c.Notes, fmt.Sprintf("%s exists (type=%s)", loc, items[0].Props["type"]))
-			}
-		}
-	}
 	c.Status = Pass
 	return c
 }
@@ -393,8 +383,6 @@ func isFlags(s string) bool {
 	}
 	return s != ""
 }
-
-func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
 // majorVersion reads 7 from "7.20.6 (stable)".
 func majorVersion(v string) (int, bool) {

@@ -19,8 +19,8 @@ func simArgs(sim *rdssim.Simulator, extra ...string) []string {
 // TestMainExitCode: `rds-csi doctor` exits 0 on a capable box, 1 when a required check fails, 2 for
 // bad flags, and writes --capture.
 func TestMainExitCode(t *testing.T) {
-	good := startSim(t, rdssim.Config{})
-	bad := startSim(t, rdssim.Config{System: rdssim.System{RoseStorage: rdssim.PackageMissing}})
+	good := prepared(t, rdssim.Config{})
+	bad := prepared(t, rdssim.Config{System: rdssim.System{RoseStorage: rdssim.PackageMissing}})
 	capture := filepath.Join(t.TempDir(), "cap")
 	for _, tc := range []struct {
 		name   string

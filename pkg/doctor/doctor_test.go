@@ -58,7 +58,7 @@ func mustFault(spec string) rdssim.Fault {
 func TestDoctorPassesOnEveryVariant(t *testing.T) {
 	for _, v := range variants() {
 		t.Run(v.name, func(t *testing.T) {
-			sim := startSim(t, v.cfg)
+			sim := prepared(t, v.cfg)
 			rep, out := runDoctor(t, context.Background(), newClient(t, sim), Options{})
 			if !rep.OK() {
 				t.Errorf("required checks failed: %v\n%s", rep.Failed(), out)
@@ -98,7 +98,7 @@ func TestDoctorFailsWithoutACapability(t *testing.T) {
 			"FAIL disk: adding a 1 GiB file disk failed: failure: not enough space"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sim := startSim(t, tc.cfg)
+			sim := prepared(t, tc.cfg)
 			opts := Options{}
 			if tc.basePath != "" {
 				opts.Location = location(t, tc.basePath)
@@ -169,7 +169,7 @@ func (c *cancelAfter) Exec(ctx context.Context, script string) (rds.RawOutput, e
 // TestDoctorInterruptedLeavesNothing interrupts a run after each of its commands in turn and checks,
 // from the simulator's own state, that nothing doctor made is left.
 func TestDoctorInterruptedLeavesNothing(t *testing.T) {
-	sim := startSim(t, rdssim.Config{})
+	sim := prepared(t, rdssim.Config{})
 	client := newClient(t, sim)
 	full, _ := runDoctor(t, context.Background(), client, Options{})
 	total := 0
@@ -202,7 +202,7 @@ func TestDoctorInterruptedLeavesNothing(t *testing.T) {
 }
 
 func TestDoctorCapture(t *testing.T) {
-	sim := startSim(t, rdssim.Config{})
+	sim := prepared(t, rdssim.Config{})
 	dir := filepath.Join(t.TempDir(), "capture")
 	rep, _ := runDoctor(t, context.Background(), newClient(t, sim), Options{CaptureDir: dir})
 	var all []Exchange
@@ -248,7 +248,7 @@ func TestDoctorCapture(t *testing.T) {
 }
 
 func TestDoctorReadOnlyChangesNothing(t *testing.T) {
-	sim := startSim(t, rdssim.Config{})
+	sim := prepared(t, rdssim.Config{})
 	rep, out := runDoctor(t, context.Background(), newClient(t, sim), Options{ReadOnly: true})
 	if !rep.OK() {
 		t.Fatalf("failed: %v\n%s", rep.Failed(), out)
@@ -271,7 +271,7 @@ func TestDoctorReadOnlyChangesNothing(t *testing.T) {
 func TestDoctorConnectionLostAfterCreate(t *testing.T) {
 	for _, match := range []string{"/disk btrfs subvolume add", "/disk add", "/disk set"} {
 		t.Run(match, func(t *testing.T) {
-			sim := startSim(t, rdssim.Config{Faults: []rdssim.Fault{mustFault("drop-after=" + match + "#1")}})
+			sim := prepared(t, rdssim.Config{Faults: []rdssim.Fault{mustFault("drop-after=" + match + "#1")}})
 			rep, out := runDoctor(t, context.Background(), newClient(t, sim), Options{})
 			if rep.OK() {
 				t.Errorf("a lost answer to %s passed:\n%s", match, out)
@@ -281,5 +281,23 @@ func TestDoctorConnectionLostAfterCreate(t *testing.T) {
 			}
 			assertNothingLeft(t, sim)
 		})
+	}
+}
+
+// TestDoctorDoesNotCreateTheBaseDirectory: with no base directory, the scratch checks would leave one
+// behind, outside doctor's own names; doctor fails on the line that says so and creates nothing.
+func TestDoctorDoesNotCreateTheBaseDirectory(t *testing.T) {
+	sim := startSim(t, rdssim.Config{})
+	rep, out := runDoctor(t, context.Background(), newClient(t, sim), Options{})
+	if rep.OK() || !strings.Contains(out, "\nFAIL base-dir: pool/k8s does not exist") ||
+		!strings.Contains(out, `/disk/btrfs/subvolume/add fs="pool-fs" name="k8s"`) {
+		t.Errorf("a missing base directory was not reported:\n%s", out)
+	}
+	inv, err := sim.Inventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Files)+len(inv.Disks)+len(inv.Subvolumes) != 0 {
+		t.Errorf("doctor changed the box: %+v", inv)
 	}
 }

@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,21 @@ func startSim(t *testing.T, cfg rdssim.Config) *rdssim.Simulator {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+// prepared is startSim with the base directory pool/k8s made, as README's "Prepare the RDS" has the user
+// do (a subvolume on btrfs, a directory elsewhere).
+func prepared(t *testing.T, cfg rdssim.Config) *rdssim.Simulator {
+	t.Helper()
+	sim := startSim(t, cfg)
+	dir, err := sim.HostPath("pool/k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	return sim
 }
 

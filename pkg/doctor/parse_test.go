@@ -99,7 +99,7 @@ func FuzzParsePackages(f *testing.F) {
 			if name == "" || strings.ContainsAny(name, " \t\r\n") {
 				t.Fatalf("package name %q", name)
 			}
-			if p.version != "" && !startsWithDigit(p.version) {
+			if p.version != "" && !versionWord.MatchString(p.version) {
 				t.Fatalf("version %q", p.version)
 			}
 			if !isFlags(p.flags) && p.flags != "" {

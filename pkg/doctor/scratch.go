@@ -39,6 +39,11 @@ func (r *runner) scratchChecks(ctx context.Context) {
 	if r.interrupted(ctx) {
 		return
 	}
+	if c := r.done(ctx, r.checkBaseDir(ctx)); c.Status != Pass {
+		r.skip("subvolume", "needs base-dir")
+		r.skip("disk", "needs base-dir")
+		return
+	}
 	if r.report.Adaptation.PoolFS == "btrfs" {
 		r.done(ctx, r.checkSubvolumes(ctx))
 	} else {
@@ -49,6 +54,30 @@ func (r *runner) scratchChecks(ctx context.Context) {
 	}
 	r.done(ctx, r.checkDisk(ctx))
 	r.interrupted(ctx)
+}
+
+// checkBaseDir reads the base directory the scratch items go into. Doctor does not create it: a
+// subvolume or disk below a missing directory would leave the directory behind, outside doctor's names.
+func (r *runner) checkBaseDir(ctx context.Context) Check {
+	loc := r.opts.Location
+	c := Check{Name: "base-dir", Required: true}
+	cmd, err := rds.PrintFiles(rds.Eq("name", loc.String()))
+	if err != nil {
+		c.Status, c.Summary = Fail, err.Error()
+		return c
+	}
+	items, why := detailItems(r.exec(ctx, &c, "file-print", cmd.String()))
+	switch {
+	case why != "":
+		c.Status, c.Summary = Fail, "reading the base directory failed: "+why
+	case len(items) == 0:
+		c.Status, c.Summary = Fail, loc.String()+" does not exist; the scratch checks would create it as a side effect, so they did not run"
+		c.Hint = "create it once: on a btrfs pool `/disk/btrfs/subvolume/add fs=\"" + r.report.Adaptation.PoolLabel +
+			"\" name=\"" + loc.Dir + "\"`, on another pool a directory (Files menu); then run doctor again"
+	default:
+		c.Status, c.Summary = Pass, fmt.Sprintf("%s exists (type=%s)", loc, items[0].Props["type"])
+	}
+	return c
 }
 
 // subvolumeRemoval removes a scratch subvolume whatever form its name prints in: by the leaf, then by
