@@ -37,7 +37,8 @@ func (c Cmd) Mutates() bool { return c.mutates }
 // quote wraps a validated value in double quotes. Validation leaves nothing that needs escaping.
 func quote(v string) string { return `"` + v + `"` }
 
-// AddSubvolume creates the btrfs subvolume name (a path such as k8s/pvc-1) on the filesystem fs.
+// AddSubvolume creates the btrfs subvolume name (a path below the filesystem's root such as k8s/pvc-1) on
+// the filesystem labelled fs (the label, not the mount point: MikroTik manual, "Btrfs").
 func AddSubvolume(fs, name string) (Cmd, error) {
 	if err := ValidName(fs); err != nil {
 		return Cmd{}, fmt.Errorf("subvolume filesystem: %w", err)
@@ -52,7 +53,8 @@ func AddSubvolume(fs, name string) (Cmd, error) {
 	}, nil
 }
 
-// AddSnapshot creates name as a snapshot of the subvolume parent on fs, read-only or writable.
+// AddSnapshot creates name (a path) as a snapshot of the subvolume parent on the filesystem labelled fs,
+// read-only or writable. The manual gives parent as a bare name (the leaf); pass the path to a box that wants it.
 func AddSnapshot(fs, parent, name string, readOnly bool) (Cmd, error) {
 	if err := ValidName(fs); err != nil {
 		return Cmd{}, fmt.Errorf("snapshot filesystem: %w", err)
@@ -70,16 +72,26 @@ func AddSnapshot(fs, parent, name string, readOnly bool) (Cmd, error) {
 	return Cmd{text: text, verb: "subvolume.add", mutates: true}, nil
 }
 
-// RemoveSubvolume removes the subvolume name of fs; a subvolume that is already gone is not an error.
+// RemoveSubvolume removes the subvolume called name, as `/disk/btrfs/subvolume/print` names it (the leaf
+// "pvc-1" by MikroTik's manual, perhaps the path "k8s/pvc-1" on some firmware: pass what the RDS printed); fs,
+// when not empty, must be the filesystem's label as printed. A subvolume that is already gone is not an
+// error. A find that matches nothing removes nothing and says nothing, so a caller must verify the removal by
+// an independent read (the subvolume's directory in `/file print`).
 func RemoveSubvolume(fs, name string) (Cmd, error) {
-	if err := ValidName(fs); err != nil {
-		return Cmd{}, fmt.Errorf("subvolume filesystem: %w", err)
+	if fs != "" {
+		if err := ValidName(fs); err != nil {
+			return Cmd{}, fmt.Errorf("subvolume filesystem: %w", err)
+		}
 	}
 	if err := ValidPath(name); err != nil {
 		return Cmd{}, fmt.Errorf("subvolume name: %w", err)
 	}
+	where := "name=" + quote(name)
+	if fs != "" {
+		where = "fs=" + quote(fs) + " and " + where
+	}
 	return Cmd{
-		text:      "/disk/btrfs/subvolume/remove [find where fs=" + quote(fs) + " and name=" + quote(name) + "]",
+		text:      "/disk/btrfs/subvolume/remove [find where " + where + "]",
 		verb:      "subvolume.remove",
 		mutates:   true,
 		missingOK: true,
@@ -189,6 +201,12 @@ func PrintFiles(where ...Filter) (Cmd, error) { return printCmd("/file print", "
 // PrintSubvolumes lists the btrfs subvolumes matching all filters.
 func PrintSubvolumes(where ...Filter) (Cmd, error) {
 	return printCmd("/disk/btrfs/subvolume/print", "subvolume.print", where)
+}
+
+// PrintFilesystems lists the btrfs filesystems (`/disk/btrfs/filesystem print`, where the manual says a
+// filesystem's label is found) matching all filters.
+func PrintFilesystems(where ...Filter) (Cmd, error) {
+	return printCmd("/disk/btrfs/filesystem/print", "filesystem.print", where)
 }
 
 // printCmd builds `<print> detail [where ...]`; printWord is spelled as in routeros.md.

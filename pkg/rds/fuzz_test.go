@@ -23,6 +23,10 @@ func FuzzInterpretScript(f *testing.F) {
 		"rds-csi-0123456789abcdef-3\r\nFlags: B\r\nrds-csi-0123456789abcdef-4\r\nread-ops: 1\r\n"+
 		"rds-csi-0123456789abcdef-5\r\n", 0)
 	f.Add("no such item\r\n", 1)
+	// A RouterOS that goes on after an error: every marker, the error where it happened.
+	f.Add("rds-csi-0123456789abcdef-0\r\nfailure: not enough space\r\nrds-csi-0123456789abcdef-1\r\n"+
+		"rds-csi-0123456789abcdef-2\r\nrds-csi-0123456789abcdef-3\r\nFlags: B\r\nrds-csi-0123456789abcdef-4\r\n"+
+		"read-ops: 1\r\nrds-csi-0123456789abcdef-5\r\n", 0)
 	f.Fuzz(func(t *testing.T, stdout string, exit int) {
 		if exit < -1 {
 			exit = -1
@@ -42,6 +46,14 @@ func FuzzInterpretScript(f *testing.F) {
 			last := marker(fuzzToken, len(steps)+len(reads)-1)
 			if !hasLine(stdout, last) {
 				t.Fatalf("success without the last marker in %q", stdout)
+			}
+			// Strict: a mutation that printed anything failed, unless it is a removal of what is gone.
+			sections, _ := splitAtMarkers(stdout, fuzzToken, len(steps)+len(reads))
+			for i := range steps {
+				text := strings.TrimSpace(sections[i])
+				if kind, _ := classify(text); text != "" && !(steps[i].missingOK && errors.Is(kind, ErrNotFound)) {
+					t.Fatalf("success although step %d printed %q", i, text)
+				}
 			}
 		default:
 			known := false

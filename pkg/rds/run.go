@@ -118,15 +118,28 @@ func interpretScript(script, token string, steps, reads []Cmd, res execResult) (
 		}
 		return nil, -1, cerr
 	}
-	if res.exit > 0 {
-		// Every marker is there, so every command ran; still, the RDS says something failed.
+	// Every marker is there: the script reached its end, but a RouterOS that goes on after an error
+	// (UNVERIFIED which way a box behaves) prints the error where it happened. A mutation prints nothing on
+	// success, so any text of a step is its failure, of the kind the text names, as in runEach; only "no such
+	// item" of a removal whose target is already gone is done.
+	tolerated := false
+	for i := range steps {
+		text := strings.TrimSpace(sections[i])
+		if text == "" {
+			continue
+		}
+		kind, _ := classify(text)
+		if steps[i].missingOK && errors.Is(kind, ErrNotFound) {
+			klog.V(2).InfoS("removal target already gone", "command", steps[i].text, "output", text)
+			tolerated = true
+			continue
+		}
+		return nil, -1, &CommandError{Kind: kind, Script: script, Step: steps[i].text, Output: text, ExitStatus: res.exit}
+	}
+	if res.exit > 0 && !tolerated {
+		// Every command ran and none said a word; still, the RDS says something failed.
 		return nil, -1, &CommandError{Kind: ErrProtocol, Script: script, ExitStatus: res.exit,
 			Output: fmt.Sprintf("the script ran to its end but exited with status %d: %s", res.exit, res.output())}
-	}
-	for i := range steps {
-		if text := strings.TrimSpace(sections[i]); text != "" {
-			klog.V(2).InfoS("RouterOS printed something for a command that succeeded", "command", steps[i].text, "output", text)
-		}
 	}
 	out = make([][]routeros.Item, len(reads))
 	for j, r := range reads {

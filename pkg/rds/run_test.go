@@ -297,6 +297,50 @@ func TestRunCompleteButFailedExit(t *testing.T) {
 	}
 }
 
+// TestRunStrictWhenTheScriptGoesOn: a RouterOS that goes on after an error prints every marker, with the
+// error where it happened. Any text of a mutation is then its failure, of the kind the text names, whatever
+// the exit status; only "no such item" of a removal is done.
+func TestRunStrictWhenTheScriptGoesOn(t *testing.T) {
+	for _, exit := range []int{0, 1} {
+		for _, tc := range []struct {
+			name     string
+			fails    map[string]string
+			answers  map[string]string
+			steps    func(t *testing.T) []Cmd
+			wantErr  error
+			wantStep int // index of the step the error names
+		}{
+			{"no space at the disk", map[string]string{"/disk add": "failure: not enough space\r\n"}, nil,
+				func(t *testing.T) []Cmd { s, _ := createCmds(t); return s }, ErrNoSpace, 1},
+			{"unknown fs at the subvolume", map[string]string{"/disk/btrfs/subvolume/add": "input does not match any value of fs\r\n"}, nil,
+				func(t *testing.T) []Cmd { s, _ := createCmds(t); return s }, ErrInvalid, 0},
+			{"a word that is no known error", nil, map[string]string{"/disk add": "warning: disk is slow\r\n"},
+				func(t *testing.T) []Cmd { s, _ := createCmds(t); return s }, ErrProtocol, 1},
+			{"removal of what is gone", map[string]string{"/disk remove": "no such item\r\n"}, nil,
+				deleteCmds, nil, 0},
+		} {
+			t.Run(fmt.Sprintf("%s/exit %d", tc.name, exit), func(t *testing.T) {
+				srv := newTestServer(t)
+				fake := &fakeRouterOS{fails: tc.fails, answers: tc.answers}
+				srv.configure(func(s *testServer) { s.respond, s.goOn, s.exitOnFailure = fake.respond, true, exit })
+				c := srv.client(Config{})
+				steps := tc.steps(t)
+				_, err := c.Run(context.Background(), steps)
+				if tc.wantErr == nil {
+					if err != nil {
+						t.Fatalf("Run = %v, want success", err)
+					}
+					return
+				}
+				var ce *CommandError
+				if !errors.Is(err, tc.wantErr) || !errors.As(err, &ce) || ce.Step != steps[tc.wantStep].String() {
+					t.Fatalf("Run = %v, want %v at %q", err, tc.wantErr, steps[tc.wantStep])
+				}
+			})
+		}
+	}
+}
+
 func TestRunSilentStop(t *testing.T) {
 	srv := newTestServer(t)
 	srv.configure(func(s *testServer) { s.respond = (&fakeRouterOS{fails: map[string]string{"/disk add": ""}}).respond })

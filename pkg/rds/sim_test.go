@@ -68,14 +68,14 @@ func volumeFor(t testing.TB, id string, size int64) volumeCmds {
 	path := "pool/k8s/" + id + "/disk.img"
 	return volumeCmds{
 		create: []Cmd{
-			must(AddSubvolume("pool", "k8s/"+id)),
+			must(AddSubvolume("pool-fs", "k8s/"+id)), // fs= is the label: the simulator's default "<slot>-fs"
 			must(AddFileDisk(FileDiskSpec{Slot: id, FilePath: path, SizeBytes: size, NQN: "nqn.2000-02.com.mikrotik:" + id})),
 		},
 		expand:   []Cmd{must(SetDiskSize(id, 2*size))},
-		remove:   []Cmd{must(RemoveDisk(id)), must(RemoveFile(path)), must(RemoveSubvolume("pool", "k8s/"+id))},
+		remove:   []Cmd{must(RemoveDisk(id)), must(RemoveFile(path)), must(RemoveSubvolume("pool-fs", id))}, // by the leaf, as the manual removes
 		readDisk: must(PrintDisks(Eq("slot", id))),
 		readFile: must(PrintFiles(Eq("name", path))),
-		readSub:  must(PrintSubvolumes(Eq("fs", "pool"), Eq("name", "k8s/"+id))),
+		readSub:  must(PrintSubvolumes(Eq("fs", "pool-fs"), Eq("name", id))),
 	}
 }
 
@@ -120,15 +120,15 @@ func TestSimulatorVolumeLifecycle(t *testing.T) {
 				t.Errorf("after expand: %+v", disks)
 			}
 
-			snap, err := AddSnapshot("pool", "k8s/"+id, "k8s-snap/snap-1", true)
+			snap, err := AddSnapshot("pool-fs", id, "k8s-snap/snap-1", true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c.Run(ctx, []Cmd{snap}); err != nil {
 				t.Fatalf("snapshot: %v", err)
 			}
-			subs, err := c.Subvolumes(ctx, Match("name", "^k8s-snap/"))
-			if err != nil || len(subs) != 1 || !subs[0].ReadOnly || subs[0].Parent != "k8s/"+id {
+			subs, err := c.Subvolumes(ctx, Eq("name", "snap-1"))
+			if err != nil || len(subs) != 1 || !subs[0].ReadOnly || subs[0].Parent != id || subs[0].FS != "pool-fs" {
 				t.Errorf("snapshot read-back: %+v, %v", subs, err)
 			}
 
@@ -136,8 +136,16 @@ func TestSimulatorVolumeLifecycle(t *testing.T) {
 			if err != nil || len(files) != 1 || files[0].Name != "pool/k8s/"+id+"/disk.img" {
 				t.Errorf("file read-back: %+v, %v", files, err)
 			}
+			readFS, err := PrintFilesystems(Eq("present-devs", "pool"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if items, err := c.Run(ctx, nil, readFS); err != nil ||
+				len(items[0]) != 1 || FilesystemsFrom(items[0])[0].Label != "pool-fs" {
+				t.Errorf("filesystem read-back: %v, %v", items, err)
+			}
 			pool, err := c.Pool(ctx, "pool")
-			if err != nil || pool.FS != "btrfs" || pool.SizeBytes <= 0 || pool.FreeBytes <= 0 {
+			if err != nil || pool.FS != "btrfs" || pool.FSLabel != "pool-fs" || pool.SizeBytes <= 0 || pool.FreeBytes <= 0 {
 				t.Errorf("pool: %+v, %v", pool, err)
 			}
 			got, err := c.Disk(ctx, id)

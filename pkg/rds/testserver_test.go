@@ -38,6 +38,9 @@ type testServer struct {
 	dropOnOpen int
 	// respond answers one command line: its output and whether it failed (which stops the script).
 	respond func(cmd string) (out string, failed bool)
+	// goOn runs the rest of a script after a failure (a RouterOS that does not stop at errors); the script
+	// still counts as failed.
+	goOn bool
 	// exitOnFailure is the exit status sent when a script stopped at a failure; 0 otherwise.
 	exitOnFailure int
 	// exitOnSuccess is the exit status sent when a script ran to its end (normally 0).
@@ -280,6 +283,10 @@ func (s *testServer) handleSession(nc net.Conn, ch ssh.Channel, reqs <-chan *ssh
 // runScript runs the lines of script; onlyFirst stops after the first line.
 func (s *testServer) runScript(script string, onlyFirst bool) (string, bool) {
 	var out strings.Builder
+	s.mu.Lock()
+	goOn := s.goOn
+	s.mu.Unlock()
+	anyFailed := false
 	for _, line := range strings.Split(strings.TrimRight(script, "\n"), "\n") {
 		if v, ok := strings.CutPrefix(line, ":put "); ok {
 			out.WriteString(strings.Trim(v, `"`) + "\r\n")
@@ -289,15 +296,16 @@ func (s *testServer) runScript(script string, onlyFirst bool) (string, bool) {
 			s.mu.Unlock()
 			text, failed := respond(line)
 			out.WriteString(text)
-			if failed {
+			if failed && !goOn {
 				return out.String(), true
 			}
+			anyFailed = anyFailed || failed
 		}
 		if onlyFirst {
 			break
 		}
 	}
-	return out.String(), false
+	return out.String(), anyFailed
 }
 
 func writeFile(t testing.TB, path, content string) {

@@ -26,7 +26,9 @@ type Disk struct {
 	MountFilesystem bool
 	MountPoint      string
 	// FS is the filesystem of a formatted disk ("btrfs", "xfs", ...), empty when RouterOS prints "-".
-	FS        string
+	FS string
+	// FSLabel is the filesystem's label (fs-label=), what btrfs commands take as fs=; empty when not printed.
+	FSLabel   string
 	FreeBytes int64
 	// Props holds every property as printed.
 	Props map[string]string
@@ -53,6 +55,36 @@ type Subvolume struct {
 	CreationTime time.Time
 }
 
+// Filesystem is an entry of `/disk/btrfs/filesystem/print detail`. The manual names its label and its
+// devices (find where present-devs=<disk>, devs=<disk>); the printed shape is UNVERIFIED.
+type Filesystem struct {
+	Label string
+	UUID  string
+	// Devices are the disk slots of devs= and present-devs=, as printed (comma-separated lists split).
+	Devices []string
+	Props   map[string]string
+}
+
+// FilesystemsFrom converts `/disk/btrfs/filesystem/print detail` items.
+func FilesystemsFrom(items []routeros.Item) []Filesystem {
+	out := make([]Filesystem, 0, len(items))
+	for _, it := range items {
+		p := it.Props
+		f := Filesystem{Label: p["label"], UUID: p["uuid"], Props: p}
+		seen := map[string]bool{}
+		for _, key := range []string{"present-devs", "devs"} {
+			for _, d := range strings.Split(p[key], ",") {
+				if d = strings.TrimSpace(d); d != "" && !seen[d] {
+					seen[d] = true
+					f.Devices = append(f.Devices, d)
+				}
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // DisksFrom converts `/disk print detail` items. A number that does not parse is an ErrProtocol error.
 func DisksFrom(items []routeros.Item) ([]Disk, error) {
 	out := make([]Disk, 0, len(items))
@@ -69,6 +101,7 @@ func DisksFrom(items []routeros.Item) ([]Disk, error) {
 			MountFilesystem: p["mount-filesystem"] == "yes",
 			MountPoint:      p["mount-point"],
 			FS:              p["fs"],
+			FSLabel:         p["fs-label"],
 			Props:           p,
 		}
 		if d.FS == "-" {

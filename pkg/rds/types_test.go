@@ -25,6 +25,25 @@ func parseCapture(t *testing.T, name string) []routeros.Item {
 	return items
 }
 
+// TestFilesystemsFrom reads `/disk/btrfs/filesystem/print detail` in the simulator's shape (label, uuid and
+// the devices the manual's finds name) and with a comma list of devices, as a multi-disk filesystem would
+// print them (UNVERIFIED).
+func TestFilesystemsFrom(t *testing.T) {
+	out := " 0   label=\"raid10-fs\" uuid=\"0a4b8c52-7e0e-4a43-9d2f-3f6c1d1e2a10\" devs=raid10\r\n" +
+		"     present-devs=raid10 data=single:1 meta=dup:1 system=dup:1\r\n \r\n" +
+		" 1   label=\"BtrfsRAID\" devs=sata1,sata2 present-devs=sata1\r\n"
+	items, err := routeros.ParseDetail(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := FilesystemsFrom(items)
+	if len(got) != 2 || got[0].Label != "raid10-fs" || got[0].UUID != "0a4b8c52-7e0e-4a43-9d2f-3f6c1d1e2a10" ||
+		!reflect.DeepEqual(got[0].Devices, []string{"raid10"}) || got[1].Label != "BtrfsRAID" ||
+		!reflect.DeepEqual(got[1].Devices, []string{"sata1", "sata2"}) {
+		t.Fatalf("filesystems: %+v", got)
+	}
+}
+
 func TestDisksFromCaptures(t *testing.T) {
 	fileDisk, err := DisksFrom(parseCapture(t, "disk-print-detail-file-disk.txt"))
 	if err != nil {

@@ -21,67 +21,124 @@ func must[T any](v T, err error) T {
 }
 
 func TestDeleteRemovesEverythingAndIsIdempotent(t *testing.T) {
-	for _, single := range []bool{false, true} {
-		e := newEnv(t, rdssim.Config{}, single)
-		ctx := context.Background()
-		v := must(e.m.Create(ctx, e.req("pvc-del", 2*volume.GiB)))
-		hp := must(e.sim.HostPath(v.FilePath))
-		if err := os.WriteFile(hp, []byte("user data"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 2; i++ {
-			if err := e.m.Delete(ctx, "pvc-del", e.loc); err != nil {
-				t.Fatalf("delete #%d: %v", i+1, err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, single := range []bool{false, true} {
+			e := newEnv(t, d.cfg, single)
+			ctx := context.Background()
+			v := must(e.m.Create(ctx, e.req("pvc-del", 2*volume.GiB)))
+			hp := must(e.sim.HostPath(v.FilePath))
+			if err := os.WriteFile(hp, []byte("user data"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ {
+				if err := e.m.Delete(ctx, "pvc-del", e.loc); err != nil {
+					t.Fatalf("delete #%d: %v", i+1, err)
+				}
+			}
+			if d, f, s := e.state(t, "pvc-del"); d || f || s {
+				t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
+			}
+			if _, err := os.Stat(hp); !os.IsNotExist(err) {
+				t.Fatalf("backing file still on disk: %v", err)
+			}
+			if left := e.leftovers(t, "k8s/pvc-del"); len(left) != 0 {
+				t.Fatalf("left behind on the simulator: %v", left)
 			}
 		}
-		if d, f, s := e.state(t, "pvc-del"); d || f || s {
-			t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
-		}
-		if _, err := os.Stat(hp); !os.IsNotExist(err) {
-			t.Fatalf("backing file still on disk: %v", err)
-		}
+	})
+}
+
+// TestDeleteLeavesNothingOnTheDocumentedDialect is the leak the driver had before it followed the manual: it
+// removed the subvolume with [find where fs="pool" and name="k8s/pvc-x"], which on a box that names
+// subvolumes by their leaf and takes the label as fs= matches nothing and says nothing, and it "verified"
+// with a print by the same filter, which found nothing either. The simulator's own state is the judge here,
+// not a console filter; the old filter is shown to be blind first.
+func TestDeleteLeavesNothingOnTheDocumentedDialect(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-leak", volume.GiB)))
+	if left := e.leftovers(t, "k8s/pvc-leak"); len(left) != 2 {
+		t.Fatalf("the volume's directory and subvolume should exist: %v", left)
+	}
+	oldCheck := must(e.client.Subvolumes(ctx, rds.Eq("fs", "pool"), rds.Eq("name", "k8s/pvc-leak")))
+	if len(oldCheck) != 0 {
+		t.Fatalf("the old read-back filter sees the subvolume (%+v): this test would prove nothing", oldCheck)
+	}
+	if err := e.m.Delete(ctx, "pvc-leak", e.loc); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.leftovers(t, "k8s/pvc-leak"); len(left) != 0 {
+		t.Fatalf("left behind on the simulator: %v", left)
+	}
+	if slots := e.sim.Slots(); len(slots) != 0 {
+		t.Fatalf("disks left: %v", slots)
+	}
+	if subs := e.sim.Subvolumes(); len(subs) != 0 {
+		t.Fatalf("subvolumes left: %+v", subs)
+	}
+}
+
+// Under the leaf dialect two subvolumes with the same leaf cannot be told apart by any find: a delete then
+// refuses, and touches neither the volume nor the other subvolume.
+func TestDeleteRefusesASharedLeaf(t *testing.T) {
+	e := newEnv(t, rdssim.Config{}, false)
+	ctx := context.Background()
+	must(e.m.Create(ctx, e.req("pvc-dup", volume.GiB)))
+	e.raw(t, must(rds.AddSubvolume(e.label(), "backups/pvc-dup")))
+	if err := e.m.Delete(ctx, "pvc-dup", e.loc); !errors.Is(err, volume.ErrNotOwned) {
+		t.Fatalf("delete with a shared leaf: %v, want ErrNotOwned", err)
+	}
+	if d, f, s := e.state(t, "pvc-dup"); !d || !f || !s {
+		t.Fatalf("the volume was touched: disk=%v file=%v subvolume=%v", d, f, s)
+	}
+	if left := e.leftovers(t, "backups/pvc-dup"); len(left) != 2 {
+		t.Fatalf("the other subvolume was touched: %v", left)
 	}
 }
 
 // A delete interrupted after the disk was removed leaves the file and subvolume without a disk pointing at
 // them; the retry must find and remove them by the driver's own naming.
 func TestDeleteConvergesAfterDrop(t *testing.T) {
-	e := newEnv(t, rdssim.Config{}, false)
-	ctx := context.Background()
-	must(e.m.Create(ctx, e.req("pvc-half", 2*volume.GiB)))
-	e.sim.SetFaults(rdssim.Fault{Kind: rdssim.FaultDropAfter, Match: "/disk remove", Count: 1})
-	err := e.m.Delete(ctx, "pvc-half", e.loc)
-	if err != nil && !errors.Is(err, rds.ErrUnavailable) {
-		t.Fatalf("interrupted delete: %v", err)
-	}
-	if err := e.m.Delete(ctx, "pvc-half", e.loc); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	if d, f, s := e.state(t, "pvc-half"); d || f || s {
-		t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.cfg, false)
+		ctx := context.Background()
+		must(e.m.Create(ctx, e.req("pvc-half", 2*volume.GiB)))
+		e.sim.SetFaults(rdssim.Fault{Kind: rdssim.FaultDropAfter, Match: "/disk remove", Count: 1})
+		err := e.m.Delete(ctx, "pvc-half", e.loc)
+		if err != nil && !errors.Is(err, rds.ErrUnavailable) {
+			t.Fatalf("interrupted delete: %v", err)
+		}
+		if err := e.m.Delete(ctx, "pvc-half", e.loc); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		if d, f, s := e.state(t, "pvc-half"); d || f || s {
+			t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
+		}
+	})
 }
 
 // A disk under the volume's name that this driver did not make (another NQN, another path) is never
 // deleted, and neither is its file.
 func TestDeleteRefusesDisksNotOwned(t *testing.T) {
-	e := newEnv(t, rdssim.Config{}, false)
-	ctx := context.Background()
-	add := must(rds.AddFileDisk(rds.FileDiskSpec{Slot: "vm-disk", FilePath: "pool/vms/vm-disk.img", SizeBytes: volume.GiB,
-		NQN: "nqn.2026-09.com.mikrotik:rds2216.vm-disk", Port: 4420}))
-	e.raw(t, add)
-	err := e.m.Delete(ctx, "vm-disk", e.loc)
-	if !errors.Is(err, volume.ErrNotOwned) {
-		t.Fatalf("got %v, want ErrNotOwned", err)
-	}
-	d := must(e.client.Disks(ctx, rds.Eq("slot", "vm-disk")))
-	f := must(e.client.Files(ctx, rds.Eq("name", "pool/vms/vm-disk.img")))
-	if len(d) != 1 || len(f) != 1 {
-		t.Fatalf("a foreign disk was touched: disks %v files %v", d, f)
-	}
-	if _, err := e.m.Create(ctx, e.req("vm-disk", volume.GiB)); !errors.Is(err, volume.ErrAlreadyExists) {
-		t.Fatalf("create over a foreign disk: %v, want ErrAlreadyExists", err)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.cfg, false)
+		ctx := context.Background()
+		add := must(rds.AddFileDisk(rds.FileDiskSpec{Slot: "vm-disk", FilePath: "pool/vms/vm-disk.img", SizeBytes: volume.GiB,
+			NQN: "nqn.2026-09.com.mikrotik:rds2216.vm-disk", Port: 4420}))
+		e.raw(t, add)
+		err := e.m.Delete(ctx, "vm-disk", e.loc)
+		if !errors.Is(err, volume.ErrNotOwned) {
+			t.Fatalf("got %v, want ErrNotOwned", err)
+		}
+		disks := must(e.client.Disks(ctx, rds.Eq("slot", "vm-disk")))
+		f := must(e.client.Files(ctx, rds.Eq("name", "pool/vms/vm-disk.img")))
+		if len(disks) != 1 || len(f) != 1 {
+			t.Fatalf("a foreign disk was touched: disks %v files %v", disks, f)
+		}
+		if _, err := e.m.Create(ctx, e.req("vm-disk", volume.GiB)); !errors.Is(err, volume.ErrAlreadyExists) {
+			t.Fatalf("create over a foreign disk: %v, want ErrAlreadyExists", err)
+		}
+	})
 }
 
 // Volumes of the older public driver are flat files with the same slot and NQN; they keep working.

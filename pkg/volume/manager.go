@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/klog/v2"
 
@@ -24,8 +25,10 @@ type RouterOS interface {
 
 // Manager creates, grows, reads and deletes volumes on one RDS.
 type Manager struct {
-	ros    RouterOS
-	poolFS sync.Map // pool name -> filesystem ("btrfs", "xfs", ...); a pool's filesystem never changes
+	ros   RouterOS
+	pools sync.Map // mount point -> poolInfo; a pool's filesystem and label do not change under a running driver
+	// parentForm is what `subvolume add parent=` takes on this RDS (parentLeaf or parentPath), once known.
+	parentForm atomic.Int32
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -50,23 +53,24 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) 
 	if err != nil {
 		return nil, err
 	}
-	layout, err := m.layoutFor(ctx, r.Location.Pool)
+	pi, err := m.poolInfo(ctx, r.Location.Pool)
 	if err != nil {
 		return nil, err
 	}
-	v, err := m.add(ctx, r, size, layout, true)
+	layout := layoutOf(pi)
+	v, err := m.add(ctx, r, pi, size, layout, true)
 	if err == nil || errors.Is(err, rds.ErrInvalid) {
 		return v, err
 	}
 	klog.V(2).InfoS("create did not finish in one script; reading the RDS to converge", "volumeID", r.ID, "err", err)
-	return m.converge(ctx, r, size, layout, err)
+	return m.converge(ctx, r, pi, size, layout, err)
 }
 
 // add runs the creating script: the subvolume (if wanted), the exported disk, and the disk's read-back.
-func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout Layout, withSubvolume bool) (*Volume, error) {
+func (m *Manager) add(ctx context.Context, r CreateRequest, pi poolInfo, size int64, layout Layout, withSubvolume bool) (*Volume, error) {
 	var steps []rds.Cmd
 	if layout == LayoutSubvolume && withSubvolume {
-		c, err := rds.AddSubvolume(r.Location.Pool, r.Location.SubvolumeName(r.ID))
+		c, err := rds.AddSubvolume(pi.label, r.Location.SubvolumeName(r.ID))
 		if err != nil {
 			return nil, err
 		}
@@ -88,8 +92,8 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, size int64, layout L
 
 // converge reads what a failed or repeated create left on the RDS and finishes it, returns the existing
 // volume, or cleans up what it made.
-func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, layout Layout, cause error) (*Volume, error) {
-	st, err := m.readState(ctx, r.ID, r.Location, layout)
+func (m *Manager) converge(ctx context.Context, r CreateRequest, pi poolInfo, size int64, layout Layout, cause error) (*Volume, error) {
+	st, err := m.readState(ctx, r.ID, r.Location, pi)
 	if err != nil {
 		return nil, fmt.Errorf("%w (while reading state after: %s)", err, cause.Error())
 	}
@@ -103,38 +107,44 @@ func (m *Manager) converge(ctx context.Context, r CreateRequest, size int64, lay
 		}
 		return v, nil
 	}
+	if st.subvolumeErr != nil {
+		return nil, fmt.Errorf("%w (while reading state after: %s)", st.subvolumeErr, cause.Error())
+	}
 	if errors.Is(cause, rds.ErrNoSpace) {
 		// The disk was refused; remove the empty subvolume the same script may have made, so nothing is
 		// left behind, and report the RDS's own words.
-		if layout == LayoutSubvolume && st.subvolume {
-			if err := m.removeLeftovers(ctx, r.ID, r.Location, layout); err != nil {
+		if layout == LayoutSubvolume && (st.subvolume != nil || st.dir) {
+			if err := m.removeLeftovers(ctx, r.ID, r.Location, layout, st.subvolume); err != nil {
 				klog.ErrorS(err, "could not remove the subvolume of a refused create", "volumeID", r.ID)
 			}
 		}
 		return nil, cause
 	}
-	return m.add(ctx, r, size, layout, !st.subvolume)
+	return m.add(ctx, r, pi, size, layout, st.subvolume == nil)
 }
 
 type state struct {
 	disk      *rds.Disk
-	subvolume bool
+	subvolume *rds.Subvolume // the volume's subvolume, as listed
+	// subvolumeErr says why the subvolume cannot be told apart from another with the same printed name; it
+	// matters only when there is no disk to decide by.
+	subvolumeErr error
+	dir          bool // its directory is in /file print (a subvolume, or a leftover directory)
 }
 
-// readState reads the disk for id and whether its subvolume exists, in one exec.
-func (m *Manager) readState(ctx context.Context, id string, loc Location, layout Layout) (state, error) {
-	reads := []rds.Cmd{}
-	c, err := rds.PrintDisks(rds.Eq("slot", id))
-	if err != nil {
-		return state{}, err
-	}
-	reads = append(reads, c)
-	if layout == LayoutSubvolume {
-		c, err := rds.PrintSubvolumes(rds.Eq("fs", loc.Pool), rds.Eq("name", loc.SubvolumeName(id)))
-		if err != nil {
-			return state{}, err
-		}
+// readState reads the disk for id and, on a btrfs pool, its subvolume and the subvolume's directory, in one exec.
+func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poolInfo) (state, error) {
+	reads := make([]rds.Cmd, 0, 3)
+	add := func(c rds.Cmd, err error) error {
 		reads = append(reads, c)
+		return err
+	}
+	errs := []error{add(rds.PrintDisks(rds.Eq("slot", id)))}
+	if layoutOf(pi) == LayoutSubvolume {
+		errs = append(errs, add(listSubvolumes(id)), add(rds.PrintFiles(rds.Eq("name", subvolumeDir(loc.Pool, loc.SubvolumeName(id))))))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return state{}, err
 	}
 	out, err := m.ros.Run(ctx, nil, reads...)
 	if err != nil {
@@ -148,8 +158,9 @@ func (m *Manager) readState(ctx context.Context, id string, loc Location, layout
 	if len(disks) > 0 {
 		st.disk = &disks[0]
 	}
-	if layout == LayoutSubvolume {
-		st.subvolume = len(out[1]) > 0
+	if len(out) > 1 {
+		st.subvolume, st.subvolumeErr = subvolumeIn(out[1], loc.Pool, pi, loc.SubvolumeName(id))
+		st.dir = len(out[2]) > 0
 	}
 	return st, nil
 }
@@ -260,31 +271,32 @@ func (m *Manager) pool(ctx context.Context, pool string) (*rds.Disk, error) {
 	if len(disks) == 0 {
 		return nil, fmt.Errorf("no pool is mounted at %q on the RDS: %w", pool, ErrNotFound)
 	}
-	m.poolFS.Store(pool, disks[0].FS)
 	return &disks[0], nil
 }
 
-// PoolFS is the filesystem of a pool ("btrfs", "xfs", ...), read once per process.
+// PoolFS is the filesystem of a pool ("btrfs", "xfs", ...), read once per process together with a btrfs
+// pool's label.
 func (m *Manager) PoolFS(ctx context.Context, pool string) (string, error) {
-	if fs, ok := m.poolFS.Load(pool); ok {
-		return fs.(string), nil
-	}
-	d, err := m.pool(ctx, pool)
+	pi, err := m.poolInfo(ctx, pool)
 	if err != nil {
 		return "", err
 	}
-	return d.FS, nil
+	return pi.fs, nil
 }
 
 func (m *Manager) layoutFor(ctx context.Context, pool string) (Layout, error) {
-	fs, err := m.PoolFS(ctx, pool)
+	pi, err := m.poolInfo(ctx, pool)
 	if err != nil {
 		return "", err
 	}
-	if fs == "btrfs" {
-		return LayoutSubvolume, nil
+	return layoutOf(pi), nil
+}
+
+func layoutOf(pi poolInfo) Layout {
+	if pi.fs == "btrfs" {
+		return LayoutSubvolume
 	}
-	return LayoutFlat, nil
+	return LayoutFlat
 }
 
 func oneVolume(items []routeros.Item, id string) (*Volume, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,53 @@ type env struct {
 	client *rds.Client
 	m      *volume.Manager
 	loc    volume.Location
+	cfg    rdssim.Config
+}
+
+// dialect is one simulator variant of the RouterOS behaviours that are still UNVERIFIED (routeros.md §1,
+// §1.4). The driver must work under each.
+type dialect struct {
+	name string
+	cfg  rdssim.Config
+}
+
+// dialects are the variants that matter: the documented one (leaf names and parent=, a label distinct from
+// the mount point, scripts that stop at an error and exit non-zero), names and parent= by path in each
+// combination, scripts that go on after an error, failing execs that exit 0, and the simulator's former
+// dialect (label = mount point, everything by path).
+var dialects = []dialect{
+	{"documented", rdssim.Config{}},
+	{"path-names", rdssim.Config{SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}},
+	{"leaf-names-path-parent", rdssim.Config{SubvolumeParent: rdssim.NamePath}},
+	{"path-names-leaf-parent", rdssim.Config{SubvolumeNames: rdssim.NamePath}},
+	{"scripts-go-on-exit-zero", rdssim.Config{OnError: rdssim.OnErrorContinue, Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}},
+	{"exit-zero", rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}},
+	{"label-is-mount-point", rdssim.Config{PoolLabel: "pool", SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}},
+}
+
+// forDialects runs test once per dialect, as subtests.
+func forDialects(t *testing.T, test func(t *testing.T, d dialect)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) { test(t, d) })
+	}
+}
+
+// with is the dialect's configuration with more faults.
+func (d dialect) with(faults ...rdssim.Fault) rdssim.Config {
+	cfg := d.cfg
+	cfg.Faults = append(append([]rdssim.Fault{}, d.cfg.Faults...), faults...)
+	return cfg
+}
+
+// label is the pool's btrfs label, what fs= takes.
+func (e *env) label() string { return e.sim.PoolLabel() }
+
+// parent is how parent= names the subvolume rel in this simulator's dialect.
+func (e *env) parent(rel string) string {
+	if e.cfg.SubvolumeParent == rdssim.NamePath {
+		return rel
+	}
+	return path.Base(rel)
 }
 
 func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
@@ -50,7 +98,7 @@ func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc}
+	return &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc, cfg: cfg}
 }
 
 func (e *env) req(id string, size int64) volume.CreateRequest {
@@ -65,23 +113,43 @@ func (e *env) raw(t testing.TB, cmds ...rds.Cmd) {
 	}
 }
 
-// state reports what exists on the RDS for a volume id in the default location.
+// state reports what exists on the RDS for a volume id in the default location, from the simulator's own
+// state and files: never through a console filter, which could match nothing because of the dialect.
 func (e *env) state(t *testing.T, id string) (disk, file, subvolume bool) {
 	t.Helper()
-	ctx := context.Background()
-	d, err := e.client.Disks(ctx, rds.Eq("slot", id))
+	for _, slot := range e.sim.Slots() {
+		disk = disk || slot == id
+	}
+	host, err := e.sim.HostPath(e.loc.FilePath(id, volume.LayoutSubvolume))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := e.client.Files(ctx, rds.Eq("name", e.loc.FilePath(id, volume.LayoutSubvolume)))
+	_, err = os.Stat(host)
+	file = err == nil
+	for _, sv := range e.sim.Subvolumes() {
+		subvolume = subvolume || sv.Path == e.loc.SubvolumeName(id)
+	}
+	return disk, file, subvolume
+}
+
+// leftovers lists what the simulator holds under a path of the pool (its files and directories, from the
+// host filesystem) and the subvolumes at or below it.
+func (e *env) leftovers(t *testing.T, rel string) []string {
+	t.Helper()
+	var out []string
+	host, err := e.sim.HostPath(e.loc.Pool + "/" + rel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := e.client.Subvolumes(ctx, rds.Eq("fs", "pool"), rds.Eq("name", e.loc.SubvolumeName(id)))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Lstat(host); err == nil {
+		out = append(out, "file "+rel)
 	}
-	return len(d) > 0, len(f) > 0, len(s) > 0
+	for _, sv := range e.sim.Subvolumes() {
+		if sv.Path == rel || strings.HasPrefix(sv.Path, rel+"/") {
+			out = append(out, "subvolume "+sv.Path)
+		}
+	}
+	return out
 }
 
 func TestCreateIsOneExecAndExact(t *testing.T) {
@@ -125,24 +193,26 @@ func TestCreateIsOneExecAndExact(t *testing.T) {
 }
 
 func TestCreateIdempotentAndConflicting(t *testing.T) {
-	e := newEnv(t, rdssim.Config{}, false)
-	ctx := context.Background()
-	v1, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
-	if err != nil || *v1 != *v2 {
-		t.Fatalf("repeat: %+v, %v (first %+v)", v2, err, v1)
-	}
-	if _, err := e.m.Create(ctx, e.req("pvc-a", 3*volume.GiB)); !errors.Is(err, volume.ErrAlreadyExists) {
-		t.Fatalf("bigger repeat: %v, want ErrAlreadyExists", err)
-	}
-	other := e.req("pvc-a", 2*volume.GiB)
-	other.Location = volume.Location{Pool: "pool", Dir: "other"}
-	if _, err := e.m.Create(ctx, other); !errors.Is(err, volume.ErrAlreadyExists) {
-		t.Fatalf("other location: %v, want ErrAlreadyExists", err)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.cfg, false)
+		ctx := context.Background()
+		v1, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := e.m.Create(ctx, e.req("pvc-a", 2*volume.GiB))
+		if err != nil || *v1 != *v2 {
+			t.Fatalf("repeat: %+v, %v (first %+v)", v2, err, v1)
+		}
+		if _, err := e.m.Create(ctx, e.req("pvc-a", 3*volume.GiB)); !errors.Is(err, volume.ErrAlreadyExists) {
+			t.Fatalf("bigger repeat: %v, want ErrAlreadyExists", err)
+		}
+		other := e.req("pvc-a", 2*volume.GiB)
+		other.Location = volume.Location{Pool: "pool", Dir: "other"}
+		if _, err := e.m.Create(ctx, other); !errors.Is(err, volume.ErrAlreadyExists) {
+			t.Fatalf("other location: %v, want ErrAlreadyExists", err)
+		}
+	})
 }
 
 func TestCreateRoundsUpAndRefusesOutOfRange(t *testing.T) {
@@ -190,35 +260,37 @@ func TestPoolTooSmallIsNoSpace(t *testing.T) {
 // A connection lost right after /disk add ran (the crash between the add and its read-back) must converge on
 // the retry the sidecar makes: the same volume, nothing twice.
 func TestCreateConvergesAfterDrop(t *testing.T) {
-	for _, f := range []rdssim.Fault{
-		{Kind: rdssim.FaultDropAfter, Match: "/disk add", Count: 1},
-		{Kind: rdssim.FaultDropAfter, Match: "subvolume", Count: 1},
-		{Kind: rdssim.FaultDropBefore, Match: "/disk add", Count: 1},
-	} {
-		t.Run(f.String(), func(t *testing.T) {
-			e := newEnv(t, rdssim.Config{}, false)
-			ctx := context.Background()
-			if _, err := e.m.PoolFS(ctx, "pool"); err != nil {
-				t.Fatal(err)
-			}
-			e.sim.SetFaults(f)
-			v, err := e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
-			if err != nil {
-				if !errors.Is(err, rds.ErrUnavailable) {
-					t.Fatalf("first attempt: %v, want success or ErrUnavailable", err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, f := range []rdssim.Fault{
+			{Kind: rdssim.FaultDropAfter, Match: "/disk add", Count: 1},
+			{Kind: rdssim.FaultDropAfter, Match: "subvolume", Count: 1},
+			{Kind: rdssim.FaultDropBefore, Match: "/disk add", Count: 1},
+		} {
+			t.Run(f.String(), func(t *testing.T) {
+				e := newEnv(t, d.cfg, false)
+				ctx := context.Background()
+				if _, err := e.m.PoolFS(ctx, "pool"); err != nil {
+					t.Fatal(err)
 				}
-				v, err = e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
-			}
-			if err != nil {
-				t.Fatalf("retry: %v", err)
-			}
-			if v.SizeBytes != 2*volume.GiB || !v.Exported {
-				t.Fatalf("converged to %+v", v)
-			}
-			disks, err := e.client.Disks(ctx, rds.Eq("slot", "pvc-drop"))
-			if err != nil || len(disks) != 1 {
-				t.Fatalf("disks after convergence: %v %v", disks, err)
-			}
-		})
-	}
+				e.sim.SetFaults(f)
+				v, err := e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
+				if err != nil {
+					if !errors.Is(err, rds.ErrUnavailable) {
+						t.Fatalf("first attempt: %v, want success or ErrUnavailable", err)
+					}
+					v, err = e.m.Create(ctx, e.req("pvc-drop", 2*volume.GiB))
+				}
+				if err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				if v.SizeBytes != 2*volume.GiB || !v.Exported {
+					t.Fatalf("converged to %+v", v)
+				}
+				disks, err := e.client.Disks(ctx, rds.Eq("slot", "pvc-drop"))
+				if err != nil || len(disks) != 1 {
+					t.Fatalf("disks after convergence: %v %v", disks, err)
+				}
+			})
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
@@ -35,12 +37,17 @@ type Snapshot struct {
 	// Location is the source volume's base path; the snapshot lives in its pool.
 	Location Location
 	UUID     string
+	// printedName is how the RDS names the snapshot's subvolume in print and find (its leaf or its path).
+	printedName string
 }
 
 // SubvolumeName is the snapshot's subvolume, relative to the pool filesystem.
 func (s *Snapshot) SubvolumeName() string {
 	return snapshotName(s.Location, s.SourceVolumeID, s.SizeBytes, s.ID)
 }
+
+// dir is the snapshot's directory as /file print names it.
+func (s *Snapshot) dir() string { return subvolumeDir(s.Location.Pool, s.SubvolumeName()) }
 
 func snapshotName(loc Location, sourceID string, size int64, id string) string {
 	return loc.Dir + snapshotsSuffix + "/" + sourceID + "/" + strconv.FormatInt(size, 10) + "/" + id
@@ -66,9 +73,12 @@ func (f SnapshotFilter) valid() error {
 	return nil
 }
 
-// read is the one listing that finds the filter's snapshots on every pool. RouterOS regexes are unanchored at
-// the end here (a `$` cannot be sent safely), so the listing may hold near misses; keep drops them.
-func (f SnapshotFilter) read() (rds.Cmd, error) {
+// reads are the two listings that find the filter's snapshots on every pool, in one exec: `/file print`, whose
+// paths carry each snapshot's place, source and size whichever way subvolume names print, and the subvolumes
+// whose name contains the id (every subvolume without one), which say the directory is a read-only snapshot
+// and give its uuid and creation time. RouterOS regexes are unanchored at the end here (a `$` cannot be sent
+// safely), so the listings may hold near misses; snapshotsFrom drops them.
+func (f SnapshotFilter) reads() ([]rds.Cmd, error) {
 	pattern := snapshotsSuffix + "/"
 	switch {
 	case f.SourceVolumeID != "" && f.ID != "":
@@ -78,7 +88,20 @@ func (f SnapshotFilter) read() (rds.Cmd, error) {
 	case f.ID != "":
 		pattern += ".*/" + regexQuote(f.ID)
 	}
-	return rds.PrintSubvolumes(rds.Match("name", pattern))
+	files, err := rds.PrintFiles(rds.Match("name", pattern))
+	if err != nil {
+		return nil, err
+	}
+	var subvolumes rds.Cmd
+	if f.ID != "" {
+		subvolumes, err = listSubvolumes(f.ID)
+	} else {
+		subvolumes, err = rds.PrintSubvolumes()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []rds.Cmd{files, subvolumes}, nil
 }
 
 func (f SnapshotFilter) keep(s *Snapshot) bool {
@@ -89,21 +112,22 @@ func (f SnapshotFilter) keep(s *Snapshot) bool {
 // of their characters only the dot means something there.
 func regexQuote(s string) string { return strings.ReplaceAll(s, ".", `\.`) }
 
-// snapshotFrom recognises a subvolume as one of this driver's snapshots: read-only, on a named pool, and named
-// exactly as snapshotName names them (a decimal size without leading zeros, valid ids). A user's subvolume
-// that merely contains "-snapshots/" is not one.
-func snapshotFrom(sv *rds.Subvolume) (*Snapshot, bool) {
-	segs := strings.Split(sv.Name, "/")
+// snapshotAtPath recognises a /file name as the directory of one of this driver's snapshots, named exactly as
+// snapshotName names them below a pool's mount point (a decimal size without leading zeros, valid ids). A
+// user's directory that merely contains "-snapshots/" is not one.
+func snapshotAtPath(name string) (*Snapshot, bool) {
+	segs := strings.Split(strings.TrimPrefix(name, "/"), "/")
 	n := len(segs)
-	if n < 4 || !sv.ReadOnly || rds.ValidName(sv.FS) != nil {
+	if n < 5 {
 		return nil, false
 	}
-	dir, ok := strings.CutSuffix(strings.Join(segs[:n-3], "/"), snapshotsSuffix)
-	if !ok || dir == "" {
+	base, ok := strings.CutSuffix(segs[n-4], snapshotsSuffix)
+	if !ok || base == "" {
 		return nil, false
 	}
-	loc, err := ParseLocation(sv.FS + "/" + dir)
-	if err != nil || loc.Pool != sv.FS {
+	dir := strings.Join(append(append([]string{}, segs[1:n-4]...), base), "/")
+	loc, err := ParseLocation(segs[0] + "/" + dir)
+	if err != nil || loc.Pool != segs[0] {
 		return nil, false
 	}
 	source, sizeText, id := segs[n-3], segs[n-2], segs[n-1]
@@ -114,20 +138,31 @@ func snapshotFrom(sv *rds.Subvolume) (*Snapshot, bool) {
 	if rds.ValidName(source) != nil || rds.ValidName(id) != nil {
 		return nil, false
 	}
-	return &Snapshot{ID: id, SourceVolumeID: source, SizeBytes: size, CreationTime: sv.CreationTime, ReadyToUse: true,
-		Location: loc, UUID: sv.UUID}, true
+	return &Snapshot{ID: id, SourceVolumeID: source, SizeBytes: size, ReadyToUse: true, Location: loc}, true
 }
 
-// snapshotsFrom keeps the listed subvolumes that are this driver's snapshots and match f, sorted by id (then
-// by place, should two pools hold the same id).
-func snapshotsFrom(items []routeros.Item, f SnapshotFilter) ([]Snapshot, error) {
-	svs, err := rds.SubvolumesFrom(items)
+// snapshotsFrom joins the two listings of reads: a snapshot is a directory at a snapshot's path that is a
+// read-only subvolume. The snapshots matching f are returned sorted by id (then by place, should two pools
+// hold the same id).
+func (m *Manager) snapshotsFrom(files, subvolumes []routeros.Item, f SnapshotFilter) ([]Snapshot, error) {
+	fs, err := rds.FilesFrom(files)
+	if err != nil {
+		return nil, err
+	}
+	svs, err := rds.SubvolumesFrom(subvolumes)
 	if err != nil {
 		return nil, err
 	}
 	out := []Snapshot{}
-	for i := range svs {
-		if s, ok := snapshotFrom(&svs[i]); ok && f.keep(s) {
+	seen := map[string]bool{}
+	for i := range fs {
+		s, ok := snapshotAtPath(fs[i].Name)
+		if !ok || !f.keep(s) || seen[s.dir()] {
+			continue
+		}
+		seen[s.dir()] = true
+		if sv := m.snapshotSubvolume(svs, s); sv != nil {
+			s.CreationTime, s.UUID, s.printedName = sv.CreationTime, sv.UUID, sv.Name
 			out = append(out, *s)
 		}
 	}
@@ -135,53 +170,68 @@ func snapshotsFrom(items []routeros.Item, f SnapshotFilter) ([]Snapshot, error) 
 		if out[i].ID != out[j].ID {
 			return out[i].ID < out[j].ID
 		}
-		return out[i].SubvolumeName() < out[j].SubvolumeName()
+		return out[i].dir() < out[j].dir()
 	})
 	return out, nil
 }
 
+// snapshotSubvolume picks the read-only subvolume listed for the snapshot s. Printed by its leaf, the same id
+// on two pools is told apart by the filesystem's label, when that pool's label is known; a snapshot that
+// cannot be told apart is left out.
+func (m *Manager) snapshotSubvolume(svs []rds.Subvolume, s *Snapshot) *rds.Subvolume {
+	var found []*rds.Subvolume
+	for i := range svs {
+		if svs[i].ReadOnly && isPrintedAs(svs[i].Name, s.Location.Pool, s.SubvolumeName()) {
+			found = append(found, &svs[i])
+		}
+	}
+	if len(found) > 1 {
+		if v, ok := m.pools.Load(s.Location.Pool); ok {
+			pi := v.(poolInfo)
+			var onThisPool []*rds.Subvolume
+			for _, sv := range found {
+				if sv.FS == pi.label {
+					onThisPool = append(onThisPool, sv)
+				}
+			}
+			found = onThisPool
+		}
+	}
+	if len(found) != 1 {
+		if len(found) > 1 {
+			klog.V(2).InfoS("several read-only subvolumes fit a snapshot; leaving it out", "snapshot", s.dir(), "count", len(found))
+		}
+		return nil
+	}
+	return found[0]
+}
+
 // ListSnapshots returns the snapshots matching f on every btrfs pool of the RDS, in one exec. Snapshots of
-// volumes in any base path are found, because they are recognised by their names alone.
+// volumes in any base path are found, because they are recognised by their paths alone.
 func (m *Manager) ListSnapshots(ctx context.Context, f SnapshotFilter) ([]Snapshot, error) {
 	if err := f.valid(); err != nil {
 		return nil, err
 	}
-	read, err := f.read()
+	reads, err := f.reads()
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.ros.Run(ctx, nil, read)
+	out, err := m.ros.Run(ctx, nil, reads...)
 	if err != nil {
 		return nil, err
 	}
-	return snapshotsFrom(out[0], f)
+	return m.snapshotsFrom(out[0], out[1], f)
 }
 
-// readSnapshot reads the snapshot subvolume name on pool; nil when it is not there (or not a snapshot of ours).
-func (m *Manager) readSnapshot(ctx context.Context, pool, name string) (*Snapshot, error) {
-	read, err := rds.PrintSubvolumes(rds.Eq("fs", pool), rds.Eq("name", name))
+// snapshotIn picks the snapshot of f at loc out of listings made by f.reads; nil when it is not there.
+func (m *Manager) snapshotIn(files, subvolumes []routeros.Item, f SnapshotFilter, loc Location) (*Snapshot, error) {
+	snaps, err := m.snapshotsFrom(files, subvolumes, f)
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.ros.Run(ctx, nil, read)
-	if err != nil {
-		return nil, err
-	}
-	return snapshotAt(out[0], name)
-}
-
-// snapshotAt picks the snapshot called name out of a listing.
-func snapshotAt(items []routeros.Item, name string) (*Snapshot, error) {
-	svs, err := rds.SubvolumesFrom(items)
-	if err != nil {
-		return nil, err
-	}
-	for i := range svs {
-		if svs[i].Name != name {
-			continue
-		}
-		if s, ok := snapshotFrom(&svs[i]); ok {
-			return s, nil
+	for i := range snaps {
+		if snaps[i].Location == loc {
+			return &snaps[i], nil
 		}
 	}
 	return nil, nil

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
 // CreateSnapshot takes a read-only snapshot of the volume sourceID, named id, or returns the snapshot id if
@@ -30,15 +32,15 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 		return nil, err
 	}
 	named := SnapshotFilter{ID: id}
-	readNamed, err := named.read()
+	readNamed, err := named.reads()
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.ros.Run(ctx, nil, readSource, readNamed)
+	out, err := m.ros.Run(ctx, nil, append([]rds.Cmd{readSource}, readNamed...)...)
 	if err != nil {
 		return nil, err
 	}
-	existing, err := snapshotsFrom(out[1], named)
+	existing, err := m.snapshotsFrom(out[1], out[2], named)
 	if err != nil {
 		return nil, err
 	}
@@ -58,16 +60,17 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	if err := m.snapshottable(ctx, src); err != nil {
 		return nil, err
 	}
+	pi, err := m.poolInfo(ctx, src.Location.Pool)
+	if err != nil {
+		return nil, err
+	}
 	name := snapshotName(src.Location, src.ID, src.SizeBytes, id)
-	add, err := rds.AddSnapshot(src.Location.Pool, src.SubvolumeName(), name, true)
+	this := SnapshotFilter{ID: id, SourceVolumeID: sourceID}
+	reads, err := this.reads()
 	if err != nil {
 		return nil, err
 	}
-	read, err := rds.PrintSubvolumes(rds.Eq("fs", src.Location.Pool), rds.Eq("name", name))
-	if err != nil {
-		return nil, err
-	}
-	out, err = m.ros.Run(ctx, []rds.Cmd{add}, read)
+	out, err = m.addSnapshot(ctx, pi.label, src.SubvolumeName(), name, true, nil, reads...)
 	if err != nil {
 		if errors.Is(err, rds.ErrInvalid) {
 			return nil, err
@@ -75,13 +78,12 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 		// The outcome is unknown (a dropped connection) or a concurrent request made it first: what the RDS
 		// has now decides.
 		klog.V(2).InfoS("snapshot script did not finish; reading the RDS to converge", "snapshotID", id, "volumeID", sourceID, "err", err)
-		s, rerr := m.readSnapshot(ctx, src.Location.Pool, name)
-		if rerr == nil && s != nil {
+		if s, rerr := m.readSnapshot(ctx, this, src.Location); rerr == nil && s != nil {
 			return s, nil
 		}
 		return nil, err
 	}
-	s, err := snapshotAt(out[0], name)
+	s, err := m.snapshotIn(out[0], out[1], this, src.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +92,19 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	}
 	klog.V(2).InfoS("snapshot taken", "snapshotID", id, "volumeID", sourceID, "subvolume", name, "bytes", s.SizeBytes)
 	return s, nil
+}
+
+// readSnapshot reads the snapshot of f at loc; nil when it is not there.
+func (m *Manager) readSnapshot(ctx context.Context, f SnapshotFilter, loc Location) (*Snapshot, error) {
+	reads, err := f.reads()
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.ros.Run(ctx, nil, reads...)
+	if err != nil {
+		return nil, err
+	}
+	return m.snapshotIn(out[0], out[1], f, loc)
 }
 
 // DeleteSnapshot removes the snapshot id; a snapshot that does not exist is success. Volumes restored from it
@@ -111,69 +126,88 @@ func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
 	return nil
 }
 
+// removeSnapshot removes the snapshot's subvolume by the name the RDS printed for it, and proves it gone by
+// its directory leaving /file print (the snapshots' base directory is the control that the filter works).
 func (m *Manager) removeSnapshot(ctx context.Context, s *Snapshot) error {
-	pool, name := s.Location.Pool, s.SubvolumeName()
-	remove, err := rds.RemoveSubvolume(pool, name)
+	remove, err := rds.RemoveSubvolume("", s.printedName)
 	if err != nil {
 		return err
 	}
-	readGone, err := rds.PrintSubvolumes(rds.Eq("fs", pool), rds.Eq("name", name))
+	// Should the find above match nothing, this refuses to remove a subvolume (or read-only) directory, loudly.
+	removeDir, err := rds.RemoveFile(s.dir())
 	if err != nil {
 		return err
 	}
-	readSiblings, err := rds.PrintSubvolumes(rds.Eq("fs", pool), rds.Match("name", "^"+regexQuote(s.sourceDir()+"/")))
+	readGone, err := rds.PrintFiles(rds.Eq("name", s.dir()))
 	if err != nil {
 		return err
 	}
-	out, err := m.ros.Run(ctx, []rds.Cmd{remove}, readGone, readSiblings)
+	readSiblings, err := rds.PrintFiles(rds.Match("name", "^"+regexQuote(s.sourceDir()+"/")))
+	if err != nil {
+		return err
+	}
+	base := s.Location.Pool + "/" + s.Location.Dir + snapshotsSuffix
+	readBase, err := rds.PrintFiles(rds.Eq("name", base))
+	if err != nil {
+		return err
+	}
+	out, err := m.ros.Run(ctx, []rds.Cmd{remove, removeDir}, readGone, readSiblings, readBase)
 	if err != nil {
 		if errors.Is(err, rds.ErrInvalid) {
 			return err
 		}
-		again, rerr := m.readSnapshot(ctx, pool, name)
+		again, rerr := m.readSnapshot(ctx, SnapshotFilter{ID: s.ID, SourceVolumeID: s.SourceVolumeID}, s.Location)
 		if rerr != nil || again != nil {
 			return err
 		}
 		return nil // gone after all: the answer was lost, not the removal
 	}
+	if err := checkControl(out[2], base); err != nil {
+		return fmt.Errorf("snapshot %q: %w", s.ID, err)
+	}
 	if len(out[0]) > 0 {
-		return fmt.Errorf("snapshot %q: %s is still there after removing it: %w", s.ID, name, ErrIncomplete)
+		return fmt.Errorf("snapshot %q: %s is still there after removing it: %w", s.ID, s.dir(), ErrIncomplete)
 	}
-	klog.V(2).InfoS("snapshot deleted", "snapshotID", s.ID, "volumeID", s.SourceVolumeID, "subvolume", name)
-	siblings, err := snapshotsFrom(out[1], SnapshotFilter{SourceVolumeID: s.SourceVolumeID})
-	if err != nil {
-		return nil // only the tidying of empty directories depends on this listing
-	}
-	m.removeEmptyDirs(ctx, s, siblings)
+	klog.V(2).InfoS("snapshot deleted", "snapshotID", s.ID, "volumeID", s.SourceVolumeID, "subvolume", s.dir())
+	m.removeEmptyDirs(ctx, s, out[1])
 	return nil
 }
 
-// sourceDir is the directory holding every snapshot of the snapshot's source volume, relative to the pool.
+// sourceDir is the directory holding every snapshot of the snapshot's source volume, as /file print names it.
 func (s *Snapshot) sourceDir() string {
-	return s.Location.Dir + snapshotsSuffix + "/" + s.SourceVolumeID
+	return s.Location.Pool + "/" + s.Location.Dir + snapshotsSuffix + "/" + s.SourceVolumeID
 }
 
-// removeEmptyDirs removes the <size> and <source> directories a snapshot leaves behind when no other snapshot
-// of the same source sits in them, so that deleted volumes leave no trace. This is tidying: a failure (a
-// snapshot made meanwhile by another request, an RDS that does not remove directories) is logged and ignored.
-func (m *Manager) removeEmptyDirs(ctx context.Context, s *Snapshot, siblings []Snapshot) {
-	others := 0
-	for i := range siblings {
-		if siblings[i].ID == s.ID || siblings[i].Location != s.Location {
-			continue
-		}
-		if siblings[i].SizeBytes == s.SizeBytes {
-			return // the <size> directory still holds a snapshot
-		}
-		others++
+// removeEmptyDirs removes the <size> and <source> directories a snapshot leaves behind when nothing else is
+// in them (listed is what /file print shows under <source>/ after the removal), so that deleted volumes
+// leave no trace. This is tidying: a failure (a snapshot made meanwhile by another request, an RDS that does
+// not remove directories) is logged and ignored.
+func (m *Manager) removeEmptyDirs(ctx context.Context, s *Snapshot, listed []routeros.Item) {
+	files, err := rds.FilesFrom(listed)
+	if err != nil {
+		return
 	}
-	dirs := []string{fmt.Sprintf("%s/%d", s.sourceDir(), s.SizeBytes)}
-	if others == 0 {
+	sizeDir := fmt.Sprintf("%s/%d", s.sourceDir(), s.SizeBytes)
+	inSize, inSource := 0, 0
+	for _, f := range files {
+		switch {
+		case f.Name == sizeDir:
+		case strings.HasPrefix(f.Name, sizeDir+"/"):
+			inSize++
+		case strings.HasPrefix(f.Name, s.sourceDir()+"/"):
+			inSource++
+		}
+	}
+	if inSize > 0 {
+		return // the <size> directory still holds something
+	}
+	dirs := []string{sizeDir}
+	if inSource == 0 {
 		dirs = append(dirs, s.sourceDir())
 	}
 	var steps []rds.Cmd
 	for _, d := range dirs {
-		c, err := rds.RemoveFile(s.Location.Pool + "/" + d)
+		c, err := rds.RemoveFile(d)
 		if err != nil {
 			return
 		}

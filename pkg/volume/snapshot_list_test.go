@@ -31,45 +31,47 @@ func sameStrings(a, b []string) bool {
 }
 
 func TestListSnapshotsAcrossBasePaths(t *testing.T) {
-	e := newEnv(t, rdssim.Config{}, false)
-	ctx := context.Background()
-	tenant := e.req("pvc-t", volume.GiB)
-	tenant.Location = volume.Location{Pool: "pool", Dir: "tenant/prod"}
-	must(e.m.Create(ctx, tenant))
-	must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
-	must(e.m.Create(ctx, e.req("pvc-a2", volume.GiB)))
-	for _, s := range [][2]string{{"snap-1", "pvc-a"}, {"snap-10", "pvc-a2"}, {"snap.1", "pvc-a"}, {"snap-t", "pvc-t"}, {"a-first", "pvc-a2"}} {
-		must(e.m.CreateSnapshot(ctx, s[0], s[1]))
-	}
-	// Subvolumes of someone else that look almost like snapshots are never listed.
-	e.raw(t, must(rds.AddSubvolume("pool", "k8s-snapshots/pvc-a/1073741824/snap-writable")),
-		must(rds.AddSnapshot("pool", "k8s/pvc-a", "backup-snapshots/pvc-a/0100/snap-zero", true)))
-	e.sim.ResetCommands()
-	for _, c := range []struct {
-		f    volume.SnapshotFilter
-		want []string
-	}{
-		{volume.SnapshotFilter{}, []string{"pvc-a2:a-first", "pvc-a:snap-1", "pvc-a2:snap-10", "pvc-t:snap-t", "pvc-a:snap.1"}},
-		{volume.SnapshotFilter{ID: "snap-1"}, []string{"pvc-a:snap-1"}},
-		{volume.SnapshotFilter{ID: "snap"}, []string{}},
-		{volume.SnapshotFilter{ID: "snap-t"}, []string{"pvc-t:snap-t"}},
-		{volume.SnapshotFilter{SourceVolumeID: "pvc-a"}, []string{"pvc-a:snap-1", "pvc-a:snap.1"}},
-		{volume.SnapshotFilter{SourceVolumeID: "pvc-none"}, []string{}},
-		{volume.SnapshotFilter{ID: "snap-10", SourceVolumeID: "pvc-a2"}, []string{"pvc-a2:snap-10"}},
-		{volume.SnapshotFilter{ID: "snap-10", SourceVolumeID: "pvc-a"}, []string{}},
-	} {
-		got := ids(must(e.m.ListSnapshots(ctx, c.f)))
-		if !sameStrings(got, c.want) {
-			t.Errorf("list %+v: %v, want %v", c.f, got, c.want)
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.cfg, false)
+		ctx := context.Background()
+		tenant := e.req("pvc-t", volume.GiB)
+		tenant.Location = volume.Location{Pool: "pool", Dir: "tenant/prod"}
+		must(e.m.Create(ctx, tenant))
+		must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
+		must(e.m.Create(ctx, e.req("pvc-a2", volume.GiB)))
+		for _, s := range [][2]string{{"snap-1", "pvc-a"}, {"snap-10", "pvc-a2"}, {"snap.1", "pvc-a"}, {"snap-t", "pvc-t"}, {"a-first", "pvc-a2"}} {
+			must(e.m.CreateSnapshot(ctx, s[0], s[1]))
 		}
-	}
-	if n, want := len(e.sim.Scripts()), 8; n != want {
-		t.Fatalf("%d lists took %d execs", want, n)
-	}
-	tl := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{ID: "snap-t"}))
-	if tl[0].Location != tenant.Location || tl[0].SubvolumeName() != "tenant/prod-snapshots/pvc-t/1073741824/snap-t" {
-		t.Fatalf("snapshot of a StorageClass base path: %+v", tl[0])
-	}
+		// Subvolumes of someone else that look almost like snapshots are never listed.
+		e.raw(t, must(rds.AddSubvolume(e.label(), "k8s-snapshots/pvc-a/1073741824/snap-writable")),
+			must(rds.AddSnapshot(e.label(), e.parent("k8s/pvc-a"), "backup-snapshots/pvc-a/0100/snap-zero", true)))
+		e.sim.ResetCommands()
+		for _, c := range []struct {
+			f    volume.SnapshotFilter
+			want []string
+		}{
+			{volume.SnapshotFilter{}, []string{"pvc-a2:a-first", "pvc-a:snap-1", "pvc-a2:snap-10", "pvc-t:snap-t", "pvc-a:snap.1"}},
+			{volume.SnapshotFilter{ID: "snap-1"}, []string{"pvc-a:snap-1"}},
+			{volume.SnapshotFilter{ID: "snap"}, []string{}},
+			{volume.SnapshotFilter{ID: "snap-t"}, []string{"pvc-t:snap-t"}},
+			{volume.SnapshotFilter{SourceVolumeID: "pvc-a"}, []string{"pvc-a:snap-1", "pvc-a:snap.1"}},
+			{volume.SnapshotFilter{SourceVolumeID: "pvc-none"}, []string{}},
+			{volume.SnapshotFilter{ID: "snap-10", SourceVolumeID: "pvc-a2"}, []string{"pvc-a2:snap-10"}},
+			{volume.SnapshotFilter{ID: "snap-10", SourceVolumeID: "pvc-a"}, []string{}},
+		} {
+			got := ids(must(e.m.ListSnapshots(ctx, c.f)))
+			if !sameStrings(got, c.want) {
+				t.Errorf("list %+v: %v, want %v", c.f, got, c.want)
+			}
+		}
+		if n, want := len(e.sim.Scripts()), 8; n != want {
+			t.Fatalf("%d lists took %d execs", want, n)
+		}
+		tl := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{ID: "snap-t"}))
+		if tl[0].Location != tenant.Location || tl[0].SubvolumeName() != "tenant/prod-snapshots/pvc-t/1073741824/snap-t" {
+			t.Fatalf("snapshot of a StorageClass base path: %+v", tl[0])
+		}
+	})
 }
 
 // dirExists reports whether the RDS lists the directory (as /file print shows directories).
@@ -79,74 +81,78 @@ func (e *env) dirExists(t *testing.T, path string) bool {
 }
 
 func TestDeleteSnapshotIdempotentAndTidy(t *testing.T) {
-	e := newEnv(t, rdssim.Config{}, false)
-	ctx := context.Background()
-	must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
-	must(e.m.CreateSnapshot(ctx, "snap-1", "pvc-a"))
-	must(e.m.CreateSnapshot(ctx, "snap-2", "pvc-a"))
-	must(e.m.Expand(ctx, "pvc-a", 2*volume.GiB, 0))
-	big := must(e.m.CreateSnapshot(ctx, "snap-big", "pvc-a"))
-	if big.SizeBytes != 2*volume.GiB {
-		t.Fatalf("snapshot after expansion records %d bytes", big.SizeBytes)
-	}
-	const small, large, source = "pool/k8s-snapshots/pvc-a/1073741824", "pool/k8s-snapshots/pvc-a/2147483648", "pool/k8s-snapshots/pvc-a"
-
-	e.sim.ResetCommands()
-	if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(e.sim.Scripts()); n != 2 {
-		t.Fatalf("delete took %d execs, want 2 (find, remove with read-back): %q", n, e.sim.Scripts())
-	}
-	if !e.dirExists(t, small) {
-		t.Fatal("the directory of a remaining snapshot was removed")
-	}
-	if err := e.m.DeleteSnapshot(ctx, "snap-2"); err != nil {
-		t.Fatal(err)
-	}
-	if e.dirExists(t, small) || !e.dirExists(t, large) || !e.dirExists(t, source) {
-		t.Fatalf("after the last 1 GiB snapshot: %s %v, %s %v, %s %v", small, e.dirExists(t, small),
-			large, e.dirExists(t, large), source, e.dirExists(t, source))
-	}
-	for i := 0; i < 2; i++ {
-		if err := e.m.DeleteSnapshot(ctx, "snap-big"); err != nil {
-			t.Fatalf("delete #%d: %v", i+1, err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.cfg, false)
+		ctx := context.Background()
+		must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
+		must(e.m.CreateSnapshot(ctx, "snap-1", "pvc-a"))
+		must(e.m.CreateSnapshot(ctx, "snap-2", "pvc-a"))
+		must(e.m.Expand(ctx, "pvc-a", 2*volume.GiB, 0))
+		big := must(e.m.CreateSnapshot(ctx, "snap-big", "pvc-a"))
+		if big.SizeBytes != 2*volume.GiB {
+			t.Fatalf("snapshot after expansion records %d bytes", big.SizeBytes)
 		}
-	}
-	if e.dirExists(t, large) || e.dirExists(t, source) {
-		t.Fatal("the directories of the source's last snapshot were left")
-	}
-	if err := e.m.DeleteSnapshot(ctx, "snap-never"); err != nil {
-		t.Fatalf("delete of a snapshot that never was: %v", err)
-	}
-	if l := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{})); len(l) != 0 {
-		t.Fatalf("left: %+v", l)
-	}
-	// The volume itself was never touched.
-	if v := must(e.m.Get(ctx, "pvc-a")); v.SizeBytes != 2*volume.GiB || !v.Exported {
-		t.Fatalf("source after its snapshots went: %+v", v)
-	}
+		const small, large, source = "pool/k8s-snapshots/pvc-a/1073741824", "pool/k8s-snapshots/pvc-a/2147483648", "pool/k8s-snapshots/pvc-a"
+
+		e.sim.ResetCommands()
+		if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(e.sim.Scripts()); n != 2 {
+			t.Fatalf("delete took %d execs, want 2 (find, remove with read-back): %q", n, e.sim.Scripts())
+		}
+		if !e.dirExists(t, small) {
+			t.Fatal("the directory of a remaining snapshot was removed")
+		}
+		if err := e.m.DeleteSnapshot(ctx, "snap-2"); err != nil {
+			t.Fatal(err)
+		}
+		if e.dirExists(t, small) || !e.dirExists(t, large) || !e.dirExists(t, source) {
+			t.Fatalf("after the last 1 GiB snapshot: %s %v, %s %v, %s %v", small, e.dirExists(t, small),
+				large, e.dirExists(t, large), source, e.dirExists(t, source))
+		}
+		for i := 0; i < 2; i++ {
+			if err := e.m.DeleteSnapshot(ctx, "snap-big"); err != nil {
+				t.Fatalf("delete #%d: %v", i+1, err)
+			}
+		}
+		if e.dirExists(t, large) || e.dirExists(t, source) {
+			t.Fatal("the directories of the source's last snapshot were left")
+		}
+		if err := e.m.DeleteSnapshot(ctx, "snap-never"); err != nil {
+			t.Fatalf("delete of a snapshot that never was: %v", err)
+		}
+		if l := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{})); len(l) != 0 {
+			t.Fatalf("left: %+v", l)
+		}
+		// The volume itself was never touched.
+		if v := must(e.m.Get(ctx, "pvc-a")); v.SizeBytes != 2*volume.GiB || !v.Exported {
+			t.Fatalf("source after its snapshots went: %+v", v)
+		}
+	})
 }
 
 // A snapshot still restored from can be deleted: the restore is a snapshot of its own.
 func TestDeleteSnapshotWithRestoresAndDropped(t *testing.T) {
-	e := snapshotEnv(t, rdssim.Config{})
-	ctx := context.Background()
-	must(e.m.CreateFrom(ctx, e.req("pvc-r", 0), volume.Source{SnapshotID: "snap-1"}))
-	e.sim.SetFaults(rdssim.Fault{Kind: rdssim.FaultDropAfter, Match: "subvolume/remove", Count: 1})
-	err := e.m.DeleteSnapshot(ctx, "snap-1")
-	if err != nil {
-		if !errors.Is(err, rds.ErrUnavailable) {
-			t.Fatalf("interrupted delete: %v", err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := snapshotEnv(t, d.cfg)
+		ctx := context.Background()
+		must(e.m.CreateFrom(ctx, e.req("pvc-r", 0), volume.Source{SnapshotID: "snap-1"}))
+		e.sim.SetFaults(rdssim.Fault{Kind: rdssim.FaultDropAfter, Match: "subvolume/remove", Count: 1})
+		err := e.m.DeleteSnapshot(ctx, "snap-1")
+		if err != nil {
+			if !errors.Is(err, rds.ErrUnavailable) {
+				t.Fatalf("interrupted delete: %v", err)
+			}
+			if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
 		}
-		if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
-			t.Fatalf("retry: %v", err)
+		if l := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{})); len(l) != 0 {
+			t.Fatalf("left: %+v", l)
 		}
-	}
-	if l := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{})); len(l) != 0 {
-		t.Fatalf("left: %+v", l)
-	}
-	if v := must(e.m.Get(ctx, "pvc-r")); !v.Exported {
-		t.Fatalf("restore after its snapshot went: %+v", v)
-	}
+		if v := must(e.m.Get(ctx, "pvc-r")); !v.Exported {
+			t.Fatalf("restore after its snapshot went: %+v", v)
+		}
+	})
 }

@@ -15,11 +15,21 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// The listing is the simulator's `/disk/btrfs/subvolume/print detail` (wrapped at 80 columns, CRLF) after a
-// volume, two snapshots of it whose ids share a prefix, a restore, and a user's subvolumes that look almost
-// like snapshots; one item of a second pool (fs=ssd, the other date style) was added by hand.
+// The subvolume listings are `/disk/btrfs/subvolume/print detail` (CRLF) after a volume, two snapshots of it
+// whose ids share a prefix, a restore, and a user's subvolumes that look almost like snapshots, with one item
+// of a second pool (mounted at ssd, the other date style): subvolume-print-snapshots.txt names them by path
+// (as the simulator printed them before it followed the manual, wrapped at 80 columns), -leaf.txt by leaf,
+// with fs= the label. file-print-snapshots.txt is the `/file print detail where name~"-snapshots/"` of the
+// same tree. Both dialects must give the same snapshots.
 func TestSnapshotsFromListingGolden(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "subvolume-print-snapshots.txt"))
+	for _, dialect := range []string{"subvolume-print-snapshots.txt", "subvolume-print-snapshots-leaf.txt"} {
+		t.Run(dialect, func(t *testing.T) { testSnapshotsFromListing(t, dialect) })
+	}
+}
+
+func parseListing(t *testing.T, name string) []routeros.Item {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +37,12 @@ func TestSnapshotsFromListingGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return items
+}
+
+func testSnapshotsFromListing(t *testing.T, subvolumeListing string) {
+	files, subvolumes := parseListing(t, "file-print-snapshots.txt"), parseListing(t, subvolumeListing)
+	m := NewManager(nil)
 	for _, f := range []struct {
 		name   string
 		filter SnapshotFilter
@@ -37,7 +53,7 @@ func TestSnapshotsFromListingGolden(t *testing.T) {
 		{"by-both-mismatched", SnapshotFilter{ID: "snap-ssd", SourceVolumeID: "pvc-1"}},
 	} {
 		t.Run(f.name, func(t *testing.T) {
-			snaps, err := snapshotsFrom(items, f.filter)
+			snaps, err := m.snapshotsFrom(files, subvolumes, f.filter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,36 +89,34 @@ func TestSnapshotsFromListingGolden(t *testing.T) {
 	}
 }
 
-func TestSnapshotFromNames(t *testing.T) {
+func TestSnapshotAtPath(t *testing.T) {
 	for _, c := range []struct {
-		name, fs string
-		readOnly bool
-		want     *Snapshot // nil: not one of ours
+		name string
+		want *Snapshot // nil: not one of ours
 	}{
-		{"k8s-snapshots/pvc-a/1073741824/snap-1", "pool", true,
+		{"pool/k8s-snapshots/pvc-a/1073741824/snap-1",
 			&Snapshot{ID: "snap-1", SourceVolumeID: "pvc-a", SizeBytes: 1 << 30, Location: Location{Pool: "pool", Dir: "k8s"}}},
-		{"a/b/c-snapshots/pvc.a/5/s_1", "raid10", true,
+		{"/raid10/a/b/c-snapshots/pvc.a/5/s_1",
 			&Snapshot{ID: "s_1", SourceVolumeID: "pvc.a", SizeBytes: 5, Location: Location{Pool: "raid10", Dir: "a/b/c"}}},
 		// The source may itself be called like a snapshots directory; the last three segments decide.
-		{"k8s-snapshots/x-snapshots/7/s", "pool", true,
+		{"pool/k8s-snapshots/x-snapshots/7/s",
 			&Snapshot{ID: "s", SourceVolumeID: "x-snapshots", SizeBytes: 7, Location: Location{Pool: "pool", Dir: "k8s"}}},
-		{"k8s-snapshots/pvc-a/1073741824/snap-1", "pool", false, nil}, // writable: never made by this driver
-		{"k8s-snapshots/pvc-a/01073741824/snap-1", "pool", true, nil}, // not the canonical decimal
-		{"k8s-snapshots/pvc-a/0/snap-1", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/-5/snap-1", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/1e9/snap-1", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/99999999999999999999/snap-1", "pool", true, nil},
-		{"-snapshots/pvc-a/5/snap-1", "pool", true, nil}, // no base directory
-		{"k8s-snap/pvc-a/5/snap-1", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/5", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/5/snap-1/extra", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/5/.hidden", "pool", true, nil},
-		{"k8s-snapshots//5/snap", "pool", true, nil},
-		{"k8s-snapshots/pvc-a/5/snap-1", "", true, nil}, // no pool printed
-		{"k8s-snapshots/pvc-a/5/snap-1", "po ol", true, nil},
+		{"pool/k8s-snapshots/pvc-a/01073741824/snap-1", nil}, // not the canonical decimal
+		{"pool/k8s-snapshots/pvc-a/0/snap-1", nil},
+		{"pool/k8s-snapshots/pvc-a/-5/snap-1", nil},
+		{"pool/k8s-snapshots/pvc-a/1e9/snap-1", nil},
+		{"pool/k8s-snapshots/pvc-a/99999999999999999999/snap-1", nil},
+		{"pool/-snapshots/pvc-a/5/snap-1", nil}, // no base directory
+		{"k8s-snapshots/pvc-a/5/snap-1", nil},   // no pool: k8s-snapshots would be the mount point
+		{"pool/k8s-snap/pvc-a/5/snap-1", nil},
+		{"pool/k8s-snapshots/pvc-a/5", nil},
+		{"pool/k8s-snapshots/pvc-a/5/snap-1/disk.img", nil},
+		{"pool/k8s-snapshots/pvc-a/5/.hidden", nil},
+		{"pool/k8s-snapshots//5/snap", nil},
+		{"po ol/k8s-snapshots/pvc-a/5/snap-1", nil},
 	} {
-		t.Run(c.name+"@"+c.fs, func(t *testing.T) {
-			got, ok := snapshotFrom(&rds.Subvolume{Name: c.name, FS: c.fs, ReadOnly: c.readOnly})
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := snapshotAtPath(c.name)
 			if ok != (c.want != nil) {
 				t.Fatalf("recognised %v, want %v (%+v)", ok, c.want != nil, got)
 			}
@@ -113,8 +127,8 @@ func TestSnapshotFromNames(t *testing.T) {
 			if *got != *c.want {
 				t.Fatalf("got %+v, want %+v", got, c.want)
 			}
-			if got.SubvolumeName() != c.name {
-				t.Fatalf("name does not round-trip: %q", got.SubvolumeName())
+			if got.dir() != strings.TrimPrefix(c.name, "/") {
+				t.Fatalf("path does not round-trip: %q", got.dir())
 			}
 		})
 	}
@@ -130,11 +144,11 @@ func TestSnapshotFilterPatterns(t *testing.T) {
 		{SnapshotFilter{SourceVolumeID: "pvc-a"}, `name~"-snapshots/pvc-a/"`},
 		{SnapshotFilter{ID: "s", SourceVolumeID: "v.1"}, `name~"-snapshots/v\\.1/.*/s"`},
 	} {
-		cmd, err := c.f.read()
+		reads, err := c.f.reads()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasSuffix(cmd.String(), "where "+c.want) {
+		if cmd := reads[0]; !strings.HasPrefix(cmd.String(), "/file print") || !strings.HasSuffix(cmd.String(), "where "+c.want) {
 			t.Errorf("%+v: %s, want it to end in %s", c.f, cmd, c.want)
 		}
 	}
@@ -145,26 +159,31 @@ func TestSnapshotFilterPatterns(t *testing.T) {
 	}
 }
 
-// FuzzSnapshotFrom: whatever name the RDS prints, a subvolume recognised as a snapshot has a name this driver
-// would write for it, and every part of it passes the validation that guards commands.
-func FuzzSnapshotFrom(f *testing.F) {
-	for _, s := range []string{"k8s-snapshots/pvc-a/1073741824/snap-1", "a/b-snapshots/v/1/s", "x-snapshots/a/01/b",
-		"k8s-snapshots/a/5/b/c", "-snapshots/a/1/b", "k8s-snapshots/x-snapshots/7/s"} {
-		f.Add(s, "pool")
+// FuzzSnapshotAtPath: whatever name /file print shows, a directory recognised as a snapshot has a path this
+// driver would write for it, and every part of it passes the validation that guards commands.
+func FuzzSnapshotAtPath(f *testing.F) {
+	for _, s := range []string{"pool/k8s-snapshots/pvc-a/1073741824/snap-1", "p/a/b-snapshots/v/1/s", "p/x-snapshots/a/01/b",
+		"p/k8s-snapshots/a/5/b/c", "p/-snapshots/a/1/b", "/pool/k8s-snapshots/x-snapshots/7/s"} {
+		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, name, fs string) {
-		s, ok := snapshotFrom(&rds.Subvolume{Name: name, FS: fs, ReadOnly: true})
+	f.Fuzz(func(t *testing.T, name string) {
+		s, ok := snapshotAtPath(name)
 		if !ok {
 			return
 		}
-		if s.SubvolumeName() != name || s.Location.Pool != fs {
-			t.Fatalf("%q@%q read as %+v, which names %q", name, fs, s, s.SubvolumeName())
+		if s.dir() != strings.TrimPrefix(name, "/") {
+			t.Fatalf("%q read as %+v, which names %q", name, s, s.dir())
 		}
-		if rds.ValidPath(name) != nil || rds.ValidName(s.ID) != nil || rds.ValidName(s.SourceVolumeID) != nil || s.SizeBytes <= 0 {
-			t.Fatalf("%q@%q accepted with unsafe parts: %+v", name, fs, s)
+		if rds.ValidPath(s.dir()) != nil || rds.ValidName(s.ID) != nil || rds.ValidName(s.SourceVolumeID) != nil || s.SizeBytes <= 0 {
+			t.Fatalf("%q accepted with unsafe parts: %+v", name, s)
 		}
-		if _, err := rds.AddSnapshot(fs, s.Location.SubvolumeName(s.SourceVolumeID), name, false); err != nil {
-			t.Fatalf("a recognised snapshot cannot be restored from: %v", err)
+		for _, parent := range []string{s.Location.SubvolumeName(s.SourceVolumeID), s.SourceVolumeID} {
+			if _, err := rds.AddSnapshot(s.Location.Pool+"-fs", parent, s.SubvolumeName(), false); err != nil {
+				t.Fatalf("a recognised snapshot cannot be made: %v", err)
+			}
+		}
+		if _, err := rds.RemoveSubvolume("", s.ID); err != nil {
+			t.Fatalf("a recognised snapshot cannot be removed: %v", err)
 		}
 	})
 }

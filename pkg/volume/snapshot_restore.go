@@ -83,18 +83,18 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 	if _, err := RoundSize(r.RequiredBytes, r.LimitBytes); err != nil {
 		return nil, err
 	}
-	layout, err := m.layoutFor(ctx, r.Location.Pool)
+	pi, err := m.poolInfo(ctx, r.Location.Pool)
 	if err != nil {
 		return nil, err
 	}
-	if layout != LayoutSubvolume {
-		fs, _ := m.PoolFS(ctx, r.Location.Pool)
+	if layoutOf(pi) != LayoutSubvolume {
+		fs := pi.fs
 		return nil, fmt.Errorf("volume %q from %s: pool %q has filesystem %s; volumes from snapshots or clones "+
 			"need a btrfs pool, because the RDS snapshots btrfs subvolumes only: %w", r.ID, src, r.Location.Pool, fsName(fs), ErrUnsupported)
 	}
 	var cause error
 	for attempt := 1; ; attempt++ {
-		st, err := m.readRestoreState(ctx, r, src)
+		st, err := m.readRestoreState(ctx, r, pi, src)
 		if err != nil {
 			if cause != nil {
 				// The cause is kept as text: the state read's own failure decides what the caller sees.
@@ -102,7 +102,7 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 			}
 			return nil, err
 		}
-		v, err := m.restoreStep(ctx, r, src, st)
+		v, err := m.restoreStep(ctx, r, pi, src, st)
 		var se scriptError
 		if err == nil || !errors.As(err, &se) {
 			return v, err
@@ -124,7 +124,7 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 }
 
 // readRestoreState reads the new volume's disk and subvolume and the source, in one exec.
-func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, src Source) (*restoreState, error) {
+func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, pi poolInfo, src Source) (*restoreState, error) {
 	newSubvolume := r.Location.SubvolumeName(r.ID)
 	reads := make([]rds.Cmd, 0, 4)
 	add := func(c rds.Cmd, err error) error {
@@ -134,14 +134,15 @@ func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, src Sou
 	snapshots := SnapshotFilter{ID: src.SnapshotID}
 	errs := []error{
 		add(rds.PrintDisks(rds.Eq("slot", r.ID))),
-		add(rds.PrintSubvolumes(rds.Eq("fs", r.Location.Pool), rds.Eq("name", newSubvolume))),
+		add(listSubvolumes(r.ID)),
 	}
 	if src.SnapshotID != "" {
-		errs = append(errs, add(snapshots.read()))
+		rs, err := snapshots.reads()
+		errs = append(errs, err)
+		reads = append(reads, rs...)
 	} else {
-		// The source's subvolume is read where it usually is, beside the new volume, for its uuid.
-		errs = append(errs, add(rds.PrintDisks(rds.Eq("slot", src.VolumeID))),
-			add(rds.PrintSubvolumes(rds.Eq("fs", r.Location.Pool), rds.Eq("name", r.Location.SubvolumeName(src.VolumeID)))))
+		// The source's subvolume is read for its uuid, by its leaf (the source volume's id).
+		errs = append(errs, add(rds.PrintDisks(rds.Eq("slot", src.VolumeID))), add(listSubvolumes(src.VolumeID)))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -158,25 +159,19 @@ func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, src Sou
 	if len(disks) > 0 {
 		st.disk = &disks[0]
 	}
-	svs, err := rds.SubvolumesFrom(out[1])
-	if err != nil {
+	if st.subvolume, err = subvolumeIn(out[1], r.Location.Pool, pi, newSubvolume); err != nil {
 		return nil, err
 	}
-	for i := range svs {
-		if svs[i].Name == newSubvolume {
-			st.subvolume = &svs[i]
-		}
-	}
 	if src.SnapshotID != "" {
-		st.origin, st.originErr = snapshotOrigin(out[2], src.SnapshotID, r.Location.Pool)
+		st.origin, st.originErr = m.snapshotOrigin(out[2], out[3], src.SnapshotID, r.Location.Pool)
 		return st, nil
 	}
 	st.origin, st.originErr = m.volumeOrigin(ctx, out[2], out[3], src.VolumeID)
 	return st, nil
 }
 
-func snapshotOrigin(listing []routeros.Item, id, pool string) (*origin, error) {
-	snaps, err := snapshotsFrom(listing, SnapshotFilter{ID: id})
+func (m *Manager) snapshotOrigin(files, subvolumes []routeros.Item, id, pool string) (*origin, error) {
+	snaps, err := m.snapshotsFrom(files, subvolumes, SnapshotFilter{ID: id})
 	if err != nil {
 		return nil, err
 	}
@@ -193,8 +188,8 @@ func snapshotOrigin(listing []routeros.Item, id, pool string) (*origin, error) {
 	return &origin{pool: s.Location.Pool, subvolume: s.SubvolumeName(), uuid: s.UUID, sizeBytes: s.SizeBytes}, nil
 }
 
-// volumeOrigin turns the source volume's disk (and, when it sits beside the new volume, its subvolume) into an
-// origin, or says why it cannot be cloned.
+// volumeOrigin turns the source volume's disk (and its listed subvolume) into an origin, or says why it
+// cannot be cloned.
 func (m *Manager) volumeOrigin(ctx context.Context, disk, subvolumes []routeros.Item, id string) (*origin, error) {
 	v, err := oneVolume(disk, id)
 	if err != nil {
@@ -204,21 +199,23 @@ func (m *Manager) volumeOrigin(ctx context.Context, disk, subvolumes []routeros.
 		return nil, err
 	}
 	o := &origin{pool: v.Location.Pool, subvolume: v.SubvolumeName(), sizeBytes: v.SizeBytes}
-	svs, err := rds.SubvolumesFrom(subvolumes)
+	pi, err := m.poolInfo(ctx, v.Location.Pool)
 	if err != nil {
 		return nil, err
 	}
-	for i := range svs {
-		if svs[i].Name == o.subvolume && svs[i].FS == o.pool {
-			o.uuid = svs[i].UUID
-		}
+	sv, err := subvolumeIn(subvolumes, v.Location.Pool, pi, o.subvolume)
+	if err != nil {
+		return nil, err
+	}
+	if sv != nil {
+		o.uuid = sv.UUID
 	}
 	return o, nil
 }
 
 // restoreStep acts on what was read: returns the finished volume, refuses an incompatible request, or runs the
 // script that makes (or finishes) the volume. Errors of that script are scriptErrors.
-func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, src Source, st *restoreState) (*Volume, error) {
+func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo, src Source, st *restoreState) (*Volume, error) {
 	if st.disk != nil {
 		return m.existingFrom(ctx, r, src, st)
 	}
@@ -242,10 +239,7 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, src Source, 
 		}
 		steps = append(steps, c)
 	}
-	switch {
-	case st.subvolume == nil:
-		add(rds.AddSnapshot(o.pool, o.subvolume, r.Location.SubvolumeName(r.ID), false))
-	case !fromSource(st.subvolume, src, o):
+	if st.subvolume != nil && !fromSource(st.subvolume, src, o) {
 		return nil, fmt.Errorf("volume %q: its subvolume %s exists without a disk and was not made from %s; "+
 			"remove it on the RDS if nothing needs it: %w", r.ID, st.subvolume.Name, src, ErrAlreadyExists)
 	}
@@ -259,7 +253,22 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, src Source, 
 	if err != nil {
 		return nil, err
 	}
-	return m.runCreateScript(ctx, r, steps, size)
+	if st.subvolume != nil {
+		return m.runCreateScript(ctx, r, steps, size)
+	}
+	read, err := rds.PrintDisks(rds.Eq("slot", r.ID))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.addSnapshot(ctx, pi.label, o.subvolume, r.Location.SubvolumeName(r.ID), false, steps, read)
+	if err != nil {
+		return nil, scriptError{err}
+	}
+	v, err := oneVolume(out[0], r.ID)
+	if err != nil {
+		return nil, scriptError{err}
+	}
+	return m.createdFrom(v, r, size)
 }
 
 // existingFrom decides about a volume whose disk exists: it is this request's if it was made from src in the
@@ -297,6 +306,11 @@ func (m *Manager) runCreateScript(ctx context.Context, r CreateRequest, steps []
 	if err != nil {
 		return nil, scriptError{err}
 	}
+	return m.createdFrom(v, r, size)
+}
+
+// createdFrom checks the read-back of a volume made from a source.
+func (m *Manager) createdFrom(v *Volume, r CreateRequest, size int64) (*Volume, error) {
 	if err := checkCreated(v, r, size); err != nil {
 		return nil, scriptError{err}
 	}
@@ -321,19 +335,18 @@ func restoreSize(r CreateRequest, src Source, srcBytes int64) (int64, error) {
 }
 
 // fromSource tells whether a subvolume was made from src, by its parent. RouterOS is taken to print the
-// parent by name, as `add parent=` takes it (UNVERIFIED on hardware); the parent's uuid is also accepted. A
-// source deleted since is still recognised by the name the parent had.
+// parent by name, as `add parent=` takes it, whether as the leaf or as the path (UNVERIFIED on hardware); the
+// parent's uuid is also accepted. A source deleted since is still recognised by its leaf, which is its id.
 func fromSource(sv *rds.Subvolume, src Source, o *origin) bool {
 	if sv == nil || sv.Parent == "" {
 		return false
 	}
-	if o != nil && (sv.Parent == o.subvolume || (o.uuid != "" && sv.Parent == o.uuid)) {
+	if o != nil && (isPrintedAs(sv.Parent, o.pool, o.subvolume) || (o.uuid != "" && sv.Parent == o.uuid)) {
 		return true
 	}
-	parent := &rds.Subvolume{Name: sv.Parent, FS: sv.FS, ReadOnly: true}
-	snap, isSnapshot := snapshotFrom(parent)
+	leaf := path.Base(sv.Parent)
 	if src.SnapshotID != "" {
-		return isSnapshot && snap.ID == src.SnapshotID
+		return leaf == src.SnapshotID
 	}
-	return !isSnapshot && path.Base(sv.Parent) == src.VolumeID
+	return leaf == src.VolumeID
 }

@@ -81,53 +81,55 @@ func TestCreateFromIsTwoExecs(t *testing.T) {
 }
 
 func TestCreateFromIdempotentAndConflicting(t *testing.T) {
-	e := snapshotEnv(t, rdssim.Config{})
-	ctx := context.Background()
-	must(e.m.Create(ctx, e.req("pvc-other", 2*volume.GiB)))
-	must(e.m.CreateSnapshot(ctx, "snap-2", "pvc-src"))
-	restore := volume.Source{SnapshotID: "snap-1"}
-	v1 := must(e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), restore))
-	v2 := must(e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), restore))
-	if *v1 != *v2 {
-		t.Fatalf("repeat: %+v, first %+v", v2, v1)
-	}
-	clone := volume.Source{VolumeID: "pvc-src"}
-	c1 := must(e.m.CreateFrom(ctx, e.req("pvc-c", 0), clone))
-	if c2 := must(e.m.CreateFrom(ctx, e.req("pvc-c", 0), clone)); *c1 != *c2 {
-		t.Fatalf("repeat clone: %+v, first %+v", c2, c1)
-	}
-	for _, c := range []struct {
-		name string
-		id   string
-		size int64
-		src  volume.Source
-	}{
-		{"restore with another snapshot", "pvc-r", 3 * volume.GiB, volume.Source{SnapshotID: "snap-2"}},
-		{"restore as a clone of the snapshot's source", "pvc-r", 3 * volume.GiB, clone},
-		{"restore larger than made", "pvc-r", 4 * volume.GiB, restore},
-		{"clone of another volume", "pvc-c", 0, volume.Source{VolumeID: "pvc-other"}},
-		{"clone as a restore", "pvc-c", 0, restore},
-		{"a plain volume's name", "pvc-other", 0, clone},
-		{"a clone onto its source", "pvc-src", 0, clone},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if _, err := e.m.CreateFrom(ctx, e.req(c.id, c.size), c.src); !errors.Is(err, volume.ErrAlreadyExists) {
-				t.Fatalf("got %v, want ErrAlreadyExists", err)
-			}
-		})
-	}
-	other := e.req("pvc-r", 3*volume.GiB)
-	other.Location = volume.Location{Pool: "pool", Dir: "elsewhere"}
-	if _, err := e.m.CreateFrom(ctx, other, restore); !errors.Is(err, volume.ErrAlreadyExists) {
-		t.Fatalf("same name in another base path: %v, want ErrAlreadyExists", err)
-	}
-	// The snapshot deleted after the restore: a repeat still recognises the restore by its parent's name.
-	if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
-		t.Fatal(err)
-	}
-	if v3 := must(e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), restore)); *v3 != *v1 {
-		t.Fatalf("repeat after the snapshot was deleted: %+v", v3)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := snapshotEnv(t, d.cfg)
+		ctx := context.Background()
+		must(e.m.Create(ctx, e.req("pvc-other", 2*volume.GiB)))
+		must(e.m.CreateSnapshot(ctx, "snap-2", "pvc-src"))
+		restore := volume.Source{SnapshotID: "snap-1"}
+		v1 := must(e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), restore))
+		v2 := must(e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), restore))
+		if *v1 != *v2 {
+			t.Fatalf("repeat: %+v, first %+v", v2, v1)
+		}
+		clone := volume.Source{VolumeID: "pvc-src"}
+		c1 := must(e.m.CreateFrom(ctx, e.req("pvc-c", 0), clone))
+		if c2 := must(e.m.CreateFrom(ctx, e.req("pvc-c", 0), clone)); *c1 != *c2 {
+			t.Fatalf("repeat clone: %+v, first %+v", c2, c1)
+		}
+		for _, c := range []struct {
+			name string
+			id   string
+			size int64
+			src  volume.Source
+		}{
+			{"restore with another snapshot", "pvc-r", 3 * volume.GiB, volume.Source{SnapshotID: "snap-2"}},
+			{"restore as a clone of the snapshot's source", "pvc-r", 3 * volume.GiB, clone},
+			{"restore larger than made", "pvc-r", 4 * volume.GiB, restore},
+			{"clone of another volume", "pvc-c", 0, volume.Source{VolumeID: "pvc-other"}},
+			{"clone as a restore", "pvc-c", 0, restore},
+			{"a plain volume's name", "pvc-other", 0, clone},
+			{"a clone onto its source", "pvc-src", 0, clone},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if _, err := e.m.CreateFrom(ctx, e.req(c.id, c.size), c.src); !errors.Is(err, volume.ErrAlreadyExists) {
+					t.Fatalf("got %v, want ErrAlreadyExists", err)
+				}
+			})
+		}
+		other := e.req("pvc-r", 3*volume.GiB)
+		other.Location = volume.Location{Pool: "pool", Dir: "elsewhere"}
+		if _, err := e.m.CreateFrom(ctx, other, restore); !errors.Is(err, volume.ErrAlreadyExists) {
+			t.Fatalf("same name in another base path: %v, want ErrAlreadyExists", err)
+		}
+		// The snapshot deleted after the restore: a repeat still recognises the restore by its parent's name.
+		if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
+			t.Fatal(err)
+		}
+		if v3 := must(e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), restore)); *v3 != *v1 {
+			t.Fatalf("repeat after the snapshot was deleted: %+v", v3)
+		}
+	})
 }
 
 func TestCreateFromMissingSources(t *testing.T) {
@@ -152,61 +154,65 @@ func TestCreateFromMissingSources(t *testing.T) {
 // A crash at any step of the restore script converges on the retry the sidecar makes (or at once, when the
 // RDS answers the re-read): one volume of the asked size holding the snapshot's data, nothing twice.
 func TestCreateFromConvergesAfterDrop(t *testing.T) {
-	for _, f := range []rdssim.Fault{
-		{Kind: rdssim.FaultDropAfter, Match: "subvolume/add", Count: 1},
-		{Kind: rdssim.FaultDropBefore, Match: "/disk add", Count: 1},
-		{Kind: rdssim.FaultDropAfter, Match: "/disk add", Count: 1},
-		{Kind: rdssim.FaultDropBefore, Match: "/disk set", Count: 1},
-		{Kind: rdssim.FaultDropAfter, Match: "/disk set", Count: 1},
-		{Kind: rdssim.FaultDropAfter, Match: "subvolume/add", Count: 2},
-		{Kind: rdssim.FaultDropBefore, Match: "/disk set", Count: 2},
-	} {
-		t.Run(f.String(), func(t *testing.T) {
-			e := snapshotEnv(t, rdssim.Config{})
-			ctx := context.Background()
-			p := newPattern(t)
-			e.write(t, "pool/k8s/pvc-src/disk.img", 2*volume.GiB, p)
-			must(e.m.CreateSnapshot(ctx, "snap-data", "pvc-src"))
-			e.sim.SetFaults(f)
-			src := volume.Source{SnapshotID: "snap-data"}
-			v, err := e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), src)
-			for i := 0; err != nil && i < 2; i++ {
-				if !errors.Is(err, rds.ErrUnavailable) {
-					t.Fatalf("attempt: %v, want success or ErrUnavailable", err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, f := range []rdssim.Fault{
+			{Kind: rdssim.FaultDropAfter, Match: "subvolume/add", Count: 1},
+			{Kind: rdssim.FaultDropBefore, Match: "/disk add", Count: 1},
+			{Kind: rdssim.FaultDropAfter, Match: "/disk add", Count: 1},
+			{Kind: rdssim.FaultDropBefore, Match: "/disk set", Count: 1},
+			{Kind: rdssim.FaultDropAfter, Match: "/disk set", Count: 1},
+			{Kind: rdssim.FaultDropAfter, Match: "subvolume/add", Count: 2},
+			{Kind: rdssim.FaultDropBefore, Match: "/disk set", Count: 2},
+		} {
+			t.Run(f.String(), func(t *testing.T) {
+				e := snapshotEnv(t, d.cfg)
+				ctx := context.Background()
+				p := newPattern(t)
+				e.write(t, "pool/k8s/pvc-src/disk.img", 2*volume.GiB, p)
+				must(e.m.CreateSnapshot(ctx, "snap-data", "pvc-src"))
+				e.sim.SetFaults(f)
+				src := volume.Source{SnapshotID: "snap-data"}
+				v, err := e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), src)
+				for i := 0; err != nil && i < 2; i++ {
+					if !errors.Is(err, rds.ErrUnavailable) {
+						t.Fatalf("attempt: %v, want success or ErrUnavailable", err)
+					}
+					v, err = e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), src)
 				}
-				v, err = e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), src)
-			}
-			if err != nil {
-				t.Fatalf("retries: %v", err)
-			}
-			if v.SizeBytes != 3*volume.GiB || !v.Exported {
-				t.Fatalf("converged to %+v", v)
-			}
-			if disks := must(e.client.Disks(ctx, rds.Eq("slot", "pvc-r"))); len(disks) != 1 {
-				t.Fatalf("disks: %+v", disks)
-			}
-			e.wantData(t, "converged restore", v.FilePath, 2*volume.GiB, 3*volume.GiB, p)
-		})
-	}
+				if err != nil {
+					t.Fatalf("retries: %v", err)
+				}
+				if v.SizeBytes != 3*volume.GiB || !v.Exported {
+					t.Fatalf("converged to %+v", v)
+				}
+				if disks := must(e.client.Disks(ctx, rds.Eq("slot", "pvc-r"))); len(disks) != 1 {
+					t.Fatalf("disks: %+v", disks)
+				}
+				e.wantData(t, "converged restore", v.FilePath, 2*volume.GiB, 3*volume.GiB, p)
+			})
+		}
+	})
 }
 
 // A pool without room for the copy refuses it with the RDS's words and keeps nothing of it, whichever step
 // ran out of space: the writable snapshot, or the growth to the requested size. (The /disk add itself
 // allocates nothing: its file is already there.)
 func TestCreateFromDiskFullLeavesNothing(t *testing.T) {
-	for _, match := range []string{"subvolume/add", "/disk set"} {
-		t.Run(match, func(t *testing.T) {
-			e := snapshotEnv(t, rdssim.Config{})
-			ctx := context.Background()
-			e.sim.SetFaults(rdssim.Fault{Kind: rdssim.FaultDiskFull, Match: match})
-			_, err := e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), volume.Source{SnapshotID: "snap-1"})
-			if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
-				t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
-			}
-			e.sim.SetFaults()
-			if d, f, s := e.state(t, "pvc-r"); d || f || s {
-				t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
-			}
-		})
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, match := range []string{"subvolume/add", "/disk set"} {
+			t.Run(match, func(t *testing.T) {
+				e := snapshotEnv(t, d.cfg)
+				ctx := context.Background()
+				e.sim.SetFaults(rdssim.Fault{Kind: rdssim.FaultDiskFull, Match: match})
+				_, err := e.m.CreateFrom(ctx, e.req("pvc-r", 3*volume.GiB), volume.Source{SnapshotID: "snap-1"})
+				if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
+					t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
+				}
+				e.sim.SetFaults()
+				if d, f, s := e.state(t, "pvc-r"); d || f || s {
+					t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
+				}
+			})
+		}
+	})
 }

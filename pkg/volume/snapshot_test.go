@@ -99,79 +99,81 @@ func snapshotFile(s *volume.Snapshot) string {
 // The data proof of issue 5: snapshot, overwrite, restore and clone; every copy holds what it should, writes to
 // one never show on another, and the snapshot outlives its source volume.
 func TestSnapshotRestoreCloneKeepTheirData(t *testing.T) {
-	for _, single := range []bool{false, true} {
-		t.Run(map[bool]string{false: "script", true: "one-command-per-exec"}[single], func(t *testing.T) {
-			e := newEnv(t, rdssim.Config{}, single)
-			ctx := context.Background()
-			const size = 2 * volume.GiB
-			src := must(e.m.Create(ctx, e.req("pvc-src", size)))
-			before, after := newPattern(t), newPattern(t)
-			e.write(t, src.FilePath, size, before)
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, single := range []bool{false, true} {
+			t.Run(map[bool]string{false: "script", true: "one-command-per-exec"}[single], func(t *testing.T) {
+				e := newEnv(t, d.cfg, single)
+				ctx := context.Background()
+				const size = 2 * volume.GiB
+				src := must(e.m.Create(ctx, e.req("pvc-src", size)))
+				before, after := newPattern(t), newPattern(t)
+				e.write(t, src.FilePath, size, before)
 
-			snap := must(e.m.CreateSnapshot(ctx, "snap-1", "pvc-src"))
-			if snap.SizeBytes != size || snap.SourceVolumeID != "pvc-src" || !snap.ReadyToUse || snap.CreationTime.IsZero() {
-				t.Fatalf("snapshot %+v", snap)
-			}
-			if want := "k8s-snapshots/pvc-src/2147483648/snap-1"; snap.SubvolumeName() != want {
-				t.Fatalf("snapshot subvolume %q, want %q", snap.SubvolumeName(), want)
-			}
-			e.write(t, src.FilePath, size, after)
-
-			restored := must(e.m.CreateFrom(ctx, e.req("pvc-restored", 3*volume.GiB), volume.Source{SnapshotID: "snap-1"}))
-			if restored.SizeBytes != 3*volume.GiB || !restored.Exported || restored.Layout != volume.LayoutSubvolume {
-				t.Fatalf("restored %+v", restored)
-			}
-			clone := must(e.m.CreateFrom(ctx, e.req("pvc-clone", 0), volume.Source{VolumeID: "pvc-src"}))
-			if clone.SizeBytes != size {
-				t.Fatalf("clone of %d bytes, want the source's %d", clone.SizeBytes, size)
-			}
-			// The restore was grown: its data sits where the snapshot had it, the new tail reads as zeros.
-			e.wantData(t, "restore", restored.FilePath, size, 3*volume.GiB, before)
-			tail := make([]byte, chunkSize)
-			if f, err := os.Open(must(e.sim.HostPath(restored.FilePath))); err != nil {
-				t.Fatal(err)
-			} else {
-				_, err = f.ReadAt(tail, 3*volume.GiB-chunkSize)
-				f.Close()
-				if err != nil || !bytes.Equal(tail, make([]byte, chunkSize)) {
-					t.Fatalf("the grown tail of the restore does not read as zeros (%v)", err)
+				snap := must(e.m.CreateSnapshot(ctx, "snap-1", "pvc-src"))
+				if snap.SizeBytes != size || snap.SourceVolumeID != "pvc-src" || !snap.ReadyToUse || snap.CreationTime.IsZero() {
+					t.Fatalf("snapshot %+v", snap)
 				}
-			}
-			e.wantData(t, "clone", clone.FilePath, size, size, after)
-			e.wantData(t, "snapshot", snapshotFile(snap), size, size, before)
-
-			// Independence: new data in each copy shows nowhere else.
-			third, fourth := newPattern(t), newPattern(t)
-			e.write(t, restored.FilePath, size, third)
-			e.write(t, clone.FilePath, size, fourth)
-			e.wantData(t, "source after writes to the copies", src.FilePath, size, size, after)
-			e.wantData(t, "snapshot after writes to the copies", snapshotFile(snap), size, size, before)
-			e.wantData(t, "restore after writing the clone", restored.FilePath, size, 3*volume.GiB, third)
-
-			// The source goes; its snapshot stays listed and restorable, and the copies keep working.
-			if err := e.m.Delete(ctx, "pvc-src", e.loc); err != nil {
-				t.Fatalf("delete a volume that has snapshots: %v", err)
-			}
-			if d, f, s := e.state(t, "pvc-src"); d || f || s {
-				t.Fatalf("source left behind: disk=%v file=%v subvolume=%v", d, f, s)
-			}
-			listed := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{SourceVolumeID: "pvc-src"}))
-			if len(listed) != 1 || listed[0].ID != "snap-1" || listed[0].SizeBytes != size {
-				t.Fatalf("snapshots of the deleted volume: %+v", listed)
-			}
-			again := must(e.m.CreateFrom(ctx, e.req("pvc-again", size), volume.Source{SnapshotID: "snap-1"}))
-			e.wantData(t, "restore after the source was deleted", again.FilePath, size, size, before)
-			if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
-				t.Fatal(err)
-			}
-			e.wantData(t, "restore after its snapshot was deleted", again.FilePath, size, size, before)
-			for _, id := range []string{"pvc-restored", "pvc-clone", "pvc-again"} {
-				if err := e.m.Delete(ctx, id, e.loc); err != nil {
-					t.Fatalf("delete %s: %v", id, err)
+				if want := "k8s-snapshots/pvc-src/2147483648/snap-1"; snap.SubvolumeName() != want {
+					t.Fatalf("snapshot subvolume %q, want %q", snap.SubvolumeName(), want)
 				}
-			}
-		})
-	}
+				e.write(t, src.FilePath, size, after)
+
+				restored := must(e.m.CreateFrom(ctx, e.req("pvc-restored", 3*volume.GiB), volume.Source{SnapshotID: "snap-1"}))
+				if restored.SizeBytes != 3*volume.GiB || !restored.Exported || restored.Layout != volume.LayoutSubvolume {
+					t.Fatalf("restored %+v", restored)
+				}
+				clone := must(e.m.CreateFrom(ctx, e.req("pvc-clone", 0), volume.Source{VolumeID: "pvc-src"}))
+				if clone.SizeBytes != size {
+					t.Fatalf("clone of %d bytes, want the source's %d", clone.SizeBytes, size)
+				}
+				// The restore was grown: its data sits where the snapshot had it, the new tail reads as zeros.
+				e.wantData(t, "restore", restored.FilePath, size, 3*volume.GiB, before)
+				tail := make([]byte, chunkSize)
+				if f, err := os.Open(must(e.sim.HostPath(restored.FilePath))); err != nil {
+					t.Fatal(err)
+				} else {
+					_, err = f.ReadAt(tail, 3*volume.GiB-chunkSize)
+					f.Close()
+					if err != nil || !bytes.Equal(tail, make([]byte, chunkSize)) {
+						t.Fatalf("the grown tail of the restore does not read as zeros (%v)", err)
+					}
+				}
+				e.wantData(t, "clone", clone.FilePath, size, size, after)
+				e.wantData(t, "snapshot", snapshotFile(snap), size, size, before)
+
+				// Independence: new data in each copy shows nowhere else.
+				third, fourth := newPattern(t), newPattern(t)
+				e.write(t, restored.FilePath, size, third)
+				e.write(t, clone.FilePath, size, fourth)
+				e.wantData(t, "source after writes to the copies", src.FilePath, size, size, after)
+				e.wantData(t, "snapshot after writes to the copies", snapshotFile(snap), size, size, before)
+				e.wantData(t, "restore after writing the clone", restored.FilePath, size, 3*volume.GiB, third)
+
+				// The source goes; its snapshot stays listed and restorable, and the copies keep working.
+				if err := e.m.Delete(ctx, "pvc-src", e.loc); err != nil {
+					t.Fatalf("delete a volume that has snapshots: %v", err)
+				}
+				if d, f, s := e.state(t, "pvc-src"); d || f || s {
+					t.Fatalf("source left behind: disk=%v file=%v subvolume=%v", d, f, s)
+				}
+				listed := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{SourceVolumeID: "pvc-src"}))
+				if len(listed) != 1 || listed[0].ID != "snap-1" || listed[0].SizeBytes != size {
+					t.Fatalf("snapshots of the deleted volume: %+v", listed)
+				}
+				again := must(e.m.CreateFrom(ctx, e.req("pvc-again", size), volume.Source{SnapshotID: "snap-1"}))
+				e.wantData(t, "restore after the source was deleted", again.FilePath, size, size, before)
+				if err := e.m.DeleteSnapshot(ctx, "snap-1"); err != nil {
+					t.Fatal(err)
+				}
+				e.wantData(t, "restore after its snapshot was deleted", again.FilePath, size, size, before)
+				for _, id := range []string{"pvc-restored", "pvc-clone", "pvc-again"} {
+					if err := e.m.Delete(ctx, id, e.loc); err != nil {
+						t.Fatalf("delete %s: %v", id, err)
+					}
+				}
+			})
+		}
+	})
 }
 
 func TestCreateSnapshotIdempotentOneScriptAfterARead(t *testing.T) {
@@ -186,7 +188,7 @@ func TestCreateSnapshotIdempotentOneScriptAfterARead(t *testing.T) {
 		t.Fatalf("create snapshot took %d execs, want 2 (a read, then the add with its read-back): %q", n, e.sim.Scripts())
 	}
 	if cmds := strings.Join(e.sim.Commands(), "\n"); !strings.Contains(cmds, "read-only=yes") ||
-		!strings.Contains(cmds, `parent="k8s/pvc-a"`) {
+		!strings.Contains(cmds, `parent="`+e.parent("k8s/pvc-a")+`"`) {
 		t.Fatalf("the snapshot was not a read-only snapshot of the volume's subvolume:\n%s", cmds)
 	}
 	e.sim.ResetCommands()
@@ -213,30 +215,32 @@ func TestCreateSnapshotIdempotentOneScriptAfterARead(t *testing.T) {
 // A connection lost after the snapshot was made (before its read-back) converges: on the spot when the RDS
 // can be read again, else on the sidecar's retry; never two snapshots.
 func TestCreateSnapshotConvergesAfterDrop(t *testing.T) {
-	for _, f := range []rdssim.Fault{
-		{Kind: rdssim.FaultDropAfter, Match: "read-only=yes", Count: 1},
-		{Kind: rdssim.FaultDropBefore, Match: "read-only=yes", Count: 1},
-	} {
-		t.Run(f.String(), func(t *testing.T) {
-			e := newEnv(t, rdssim.Config{}, false)
-			ctx := context.Background()
-			must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
-			e.sim.SetFaults(f)
-			s, err := e.m.CreateSnapshot(ctx, "snap-drop", "pvc-a")
-			if err != nil {
-				if !errors.Is(err, rds.ErrUnavailable) {
-					t.Fatalf("first attempt: %v", err)
+	forDialects(t, func(t *testing.T, d dialect) {
+		for _, f := range []rdssim.Fault{
+			{Kind: rdssim.FaultDropAfter, Match: "read-only=yes", Count: 1},
+			{Kind: rdssim.FaultDropBefore, Match: "read-only=yes", Count: 1},
+		} {
+			t.Run(f.String(), func(t *testing.T) {
+				e := newEnv(t, d.cfg, false)
+				ctx := context.Background()
+				must(e.m.Create(ctx, e.req("pvc-a", volume.GiB)))
+				e.sim.SetFaults(f)
+				s, err := e.m.CreateSnapshot(ctx, "snap-drop", "pvc-a")
+				if err != nil {
+					if !errors.Is(err, rds.ErrUnavailable) {
+						t.Fatalf("first attempt: %v", err)
+					}
+					s, err = e.m.CreateSnapshot(ctx, "snap-drop", "pvc-a")
 				}
-				s, err = e.m.CreateSnapshot(ctx, "snap-drop", "pvc-a")
-			}
-			if err != nil || !s.ReadyToUse {
-				t.Fatalf("retry: %+v %v", s, err)
-			}
-			if l := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{})); len(l) != 1 {
-				t.Fatalf("snapshots after convergence: %+v", l)
-			}
-		})
-	}
+				if err != nil || !s.ReadyToUse {
+					t.Fatalf("retry: %+v %v", s, err)
+				}
+				if l := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{})); len(l) != 1 {
+					t.Fatalf("snapshots after convergence: %+v", l)
+				}
+			})
+		}
+	})
 }
 
 func TestSnapshotsRefusedWhereTheyCannotWork(t *testing.T) {
