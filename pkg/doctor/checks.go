@@ -245,7 +245,11 @@ func (r *runner) checkPool(ctx context.Context) Check {
 // btrfsLabel finds the pool's btrfs label in `/disk/btrfs/filesystem print` (what the manual says fs=
 // takes), falling back to the pool disk's fs-label when that menu gives no answer.
 func (r *runner) btrfsLabel(ctx context.Context, c *Check, slot, diskLabel string) (string, string) {
-	x := r.exec(ctx, c, "btrfs-filesystem-print", "/disk/btrfs/filesystem print detail")
+	cmd, err := rds.PrintFilesystems()
+	if err != nil {
+		return "", err.Error()
+	}
+	x := r.exec(ctx, c, "btrfs-filesystem-print", cmd.String())
 	items, why := detailItems(x)
 	if why != "" {
 		if diskLabel != "" {

@@ -83,10 +83,13 @@ func (r *runner) checkBaseDir(ctx context.Context) Check {
 // subvolumeRemoval removes a scratch subvolume whatever form its name prints in: by the leaf, then by
 // the path (both are unique to this run).
 func subvolumeRemoval(leaf, path string) []string {
-	return []string{
-		`/disk/btrfs/subvolume/remove [find where name="` + leaf + `"]`,
-		`/disk/btrfs/subvolume/remove [find where name="` + path + `"]`,
+	var out []string
+	for _, n := range []string{leaf, path} {
+		if cmd, err := rds.RemoveSubvolume("", n); err == nil {
+			out = append(out, cmd.String())
+		}
 	}
+	return out
 }
 
 func (r *runner) checkSubvolumes(ctx context.Context) Check {
@@ -166,7 +169,7 @@ func (r *runner) checkSubvolumes(ctx context.Context) Check {
 		label, name string
 		cl          *cleanup
 	}{{"remove-snapshot", snapName, snap}, {"remove", name, sub}} {
-		cmd, err := rds.RemoveSubvolume(label, it.name)
+		cmd, err := rds.RemoveSubvolume("", it.name) // as the driver removes: by the name as printed
 		if err != nil {
 			return fail(err.Error())
 		}
