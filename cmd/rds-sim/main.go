@@ -85,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	subvolumeParent := fs.String("subvolume-parent", "leaf", "what subvolume add parent= takes: leaf (as in the manual) or path")
 	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
 		"(a failing exec exiting 0 is --fault exit-zero)")
+	fs.StringVar(&cfg.System.Version, "routeros-version", rdssim.DefaultRouterOSVersion, "RouterOS version /system resource print shows")
+	roseStorage := fs.String("rose-storage", "installed", "the rose-storage package: installed, disabled, available or missing")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay added to every command, e.g. 30ms")
 	fs.Var(&faults, "fault", "inject a fault: KIND[=VALUE][@MATCH][#N] (repeatable; see pkg/rdssim/README.md)")
 	fs.IntVar(&cfg.Width, "width", 80, "column at which print detail wraps")
@@ -117,6 +119,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if cfg.SubvolumeParent, err = rdssim.ParseNameForm(*subvolumeParent); err == nil {
 			cfg.OnError, err = rdssim.ParseOnError(*onError)
 		}
+	}
+	if err == nil {
+		cfg.System.RoseStorage, err = rdssim.ParsePackageState(*roseStorage)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rds-sim: %v\n", err)

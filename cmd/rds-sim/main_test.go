@@ -205,6 +205,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--data-dir", dir, "--subvolume-parent", "uuid"}, 2, `subvolume name form "uuid"`},
 		{[]string{"--data-dir", dir, "--on-error", "ignore"}, 2, `on-error "ignore"`},
 		{[]string{"--data-dir", dir, "--pool-label", "a b"}, 1, "pool label"},
+		{[]string{"--data-dir", dir, "--rose-storage", "maybe"}, 2, `package state "maybe"`},
 		{[]string{"--help"}, 0, "Usage: rds-sim"},
 	}
 	for _, tc := range tests {
