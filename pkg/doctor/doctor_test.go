@@ -181,6 +181,14 @@ func TestDoctorInterruptedLeavesNothing(t *testing.T) {
 	if total < 20 {
 		t.Fatalf("the full run sent only %d commands", total)
 	}
+	t.Logf("interrupting after each of %d commands", total)
+	cleaned := 0 // interruptions after which the cleanup had scratch items to remove
+	defer func() {
+		t.Logf("%d interruptions left scratch items that the cleanup removed", cleaned)
+		if !t.Failed() && cleaned < 10 {
+			t.Errorf("only %d interruptions left scratch items for the cleanup: the test does not exercise it", cleaned)
+		}
+	}()
 	for n := 1; n <= total; n++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		rep, out := runDoctor(t, ctx, &cancelAfter{ex: client, n: n, cancel: cancel}, Options{})
@@ -193,6 +201,8 @@ func TestDoctorInterruptedLeavesNothing(t *testing.T) {
 		}
 		if c := checkNamed(rep, "cleanup"); c != nil && c.Status != Pass {
 			t.Errorf("interrupted after command %d: cleanup %s: %s\n%s", n, c.Status, c.Summary, out)
+		} else if c != nil && strings.HasPrefix(c.Summary, "removed what the interrupted checks left") {
+			cleaned++
 		}
 		assertNothingLeft(t, sim)
 		if t.Failed() {

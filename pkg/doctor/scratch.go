@@ -32,8 +32,9 @@ func (r *runner) register(what string, commands ...string) *cleanup {
 
 func (r *runner) scratchChecks(ctx context.Context) {
 	if failed := r.report.Failed(); len(failed) > 0 {
-		r.skip("subvolume", "needs "+strings.Join(failed, ", "))
-		r.skip("disk", "needs "+strings.Join(failed, ", "))
+		for _, n := range []string{"base-dir", "subvolume", "disk"} {
+			r.skip(n, "needs "+strings.Join(failed, ", "))
+		}
 		return
 	}
 	if r.interrupted(ctx) {
