@@ -54,7 +54,7 @@ func (c *Client) Run(ctx context.Context, steps []Cmd, reads ...Cmd) ([][]router
 	if len(steps)+len(reads) == 0 {
 		return [][]routeros.Item{}, nil
 	}
-	if c.cfg.OneCommandPerExec {
+	if c.cfg.OneCommandPerExec || c.goesOn.Load() {
 		return c.runEach(ctx, steps, reads)
 	}
 	return c.runScript(ctx, steps, reads)
@@ -85,6 +85,10 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 	}
 	klog.V(4).InfoS("ran RouterOS script", "script", script, "output", res.output(), "exit", res.exit)
 	out, resumeAt, err := interpretScript(script, token, steps, reads, res)
+	if err != nil && len(steps) > 1 && wentOnAfter(err, steps, res.stdout, token, len(cmds)) && !c.goesOn.Swap(true) {
+		klog.InfoS("the RDS went on with a script after a command failed; from now on each command runs in an "+
+			"exec of its own, so that nothing runs after a failure it depends on", "failed", steps[0].text, "err", err)
+	}
 	if resumeAt >= 0 {
 		// RouterOS may stop at "no such item" for something already removed: that step is done, and the
 		// rest of the script runs again as a new one.
@@ -94,6 +98,24 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 	}
 	c.observe(verb, start, err)
 	return out, err
+}
+
+// wentOnAfter tells whether the script failed at one of its steps and still printed every marker: the RDS ran
+// the commands after the failed one.
+func wentOnAfter(err error, steps []Cmd, stdout, token string, total int) bool {
+	var ce *CommandError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	if _, n := splitAtMarkers(stdout, token, total); n < total {
+		return false
+	}
+	for _, s := range steps[:len(steps)-1] { // a failure of the last step ran nothing after it
+		if s.text == ce.Step {
+			return true
+		}
+	}
+	return false
 }
 
 // buildScript puts a marker after every command: command i is on line 2i+1, its marker on line 2i+2.

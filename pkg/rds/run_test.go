@@ -341,6 +341,35 @@ func TestRunStrictWhenTheScriptGoesOn(t *testing.T) {
 	}
 }
 
+// TestRunLearnsThatTheRDSGoesOn: once a script showed that the RDS ran commands after a failed one, every
+// later command gets an exec of its own, so a failed subvolume add can no longer be followed by a disk add
+// in the same script.
+func TestRunLearnsThatTheRDSGoesOn(t *testing.T) {
+	srv := newTestServer(t)
+	fake := &fakeRouterOS{fails: map[string]string{"/disk/btrfs/subvolume/add": "failure: not enough space\r\n"}}
+	srv.configure(func(s *testServer) { s.respond, s.goOn, s.exitOnFailure = fake.respond, true, 1 })
+	c := srv.client(Config{})
+	steps, read := createCmds(t)
+	if _, err := c.Run(context.Background(), steps, read); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("first run: %v", err)
+	}
+	srv.mu.Lock()
+	before := len(srv.scripts)
+	srv.mu.Unlock()
+	fake.mu.Lock()
+	fake.fails, fake.answers, fake.asked = nil, map[string]string{"/disk print": diskListing}, nil
+	fake.mu.Unlock()
+	if _, err := c.Run(context.Background(), steps, read); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	srv.mu.Lock()
+	execs := len(srv.scripts) - before
+	srv.mu.Unlock()
+	if execs != 3 {
+		t.Fatalf("after the RDS went on, two steps and a read took %d execs, want 3", execs)
+	}
+}
+
 func TestRunSilentStop(t *testing.T) {
 	srv := newTestServer(t)
 	srv.configure(func(s *testServer) { s.respond = (&fakeRouterOS{fails: map[string]string{"/disk add": ""}}).respond })

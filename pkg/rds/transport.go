@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -60,6 +61,10 @@ type Client struct {
 	dialing      *dialCall
 	closed       bool
 	hostKeyAlgos []string // set after the RDS offered a key type that is not pinned
+
+	// goesOn is set once a script showed that this RDS goes on after a failed command: from then on every
+	// command is its own exec, so that no command runs after one it depends on has failed.
+	goesOn atomic.Bool
 }
 
 type conn struct {

@@ -38,36 +38,35 @@ type poolInfo struct {
 	label string
 }
 
-// poolInfo returns the pool's filesystem and btrfs label, read once per process (one exec).
+// poolInfo returns the pool's filesystem and btrfs label, read once per process: the pool disk, and for a
+// btrfs pool the btrfs filesystems (one exec each, so that a pool that is not btrfs never depends on the
+// btrfs menu).
 func (m *Manager) poolInfo(ctx context.Context, mount string) (poolInfo, error) {
 	if v, ok := m.pools.Load(mount); ok {
-		if pi := v.(poolInfo); pi.fs != "btrfs" || pi.label != "" {
-			return pi, nil
-		}
+		return v.(poolInfo), nil
 	}
-	readPool, err := rds.PrintDisks(rds.Eq("mount-point", mount))
+	d, err := m.pool(ctx, mount)
 	if err != nil {
 		return poolInfo{}, err
 	}
-	readFS, err := rds.PrintFilesystems()
-	if err != nil {
-		return poolInfo{}, err
-	}
-	out, err := m.ros.Run(ctx, nil, readPool, readFS)
-	if err != nil {
-		return poolInfo{}, err
-	}
-	disks, err := rds.DisksFrom(out[0])
-	if err != nil {
-		return poolInfo{}, err
-	}
-	if len(disks) == 0 {
-		return poolInfo{}, fmt.Errorf("no pool is mounted at %q on the RDS: %w", mount, ErrNotFound)
-	}
-	d := &disks[0]
 	pi := poolInfo{fs: d.FS}
 	if pi.fs == "btrfs" {
-		if pi.label, err = btrfsLabel(d, rds.FilesystemsFrom(out[1])); err != nil {
+		var filesystems []rds.Filesystem
+		readFS, err := rds.PrintFilesystems()
+		if err != nil {
+			return poolInfo{}, err
+		}
+		out, err := m.ros.Run(ctx, nil, readFS)
+		switch {
+		case err == nil:
+			filesystems = rds.FilesystemsFrom(out[0])
+		case d.FSLabel != "" && !errors.Is(err, rds.ErrUnavailable):
+			klog.InfoS("could not list the btrfs filesystems; taking the pool disk's fs-label", "mountPoint", mount,
+				"label", d.FSLabel, "err", err)
+		default:
+			return poolInfo{}, err
+		}
+		if pi.label, err = btrfsLabel(d, filesystems); err != nil {
 			return poolInfo{}, fmt.Errorf("pool %q: %w", mount, err)
 		}
 		klog.V(2).InfoS("btrfs pool found", "mountPoint", mount, "slot", d.Slot, "label", pi.label)

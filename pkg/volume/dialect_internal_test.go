@@ -57,3 +57,39 @@ func TestRemovalWithoutTheSubvolumeFailsLoudly(t *testing.T) {
 		t.Fatal("the subvolume went although the removal never named it")
 	}
 }
+
+func TestBtrfsLabel(t *testing.T) {
+	pool := &rds.Disk{Slot: "raid10", FS: "btrfs", FSLabel: "ocp-storage"}
+	for _, c := range []struct {
+		name    string
+		disk    *rds.Disk
+		fss     []rds.Filesystem
+		want    string
+		wantErr bool
+	}{
+		{"the filesystem naming the pool's disk", pool, []rds.Filesystem{{Label: "other", Devices: []string{"sata1"}},
+			{Label: "raid10-fs", Devices: []string{"raid10"}}}, "raid10-fs", false},
+		{"no filesystem names it: fs-label", pool, []rds.Filesystem{{Label: "other", Devices: []string{"sata1"}}}, "ocp-storage", false},
+		{"no listing: fs-label", pool, nil, "ocp-storage", false},
+		{"two filesystems name it", pool, []rds.Filesystem{{Label: "a", Devices: []string{"raid10"}},
+			{Label: "b", Devices: []string{"raid10", "x"}}}, "", true},
+		{"nothing at all", &rds.Disk{Slot: "raid10", FS: "btrfs"}, nil, "", true},
+	} {
+		got, err := btrfsLabel(c.disk, c.fss)
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("%s: %q, %v; want %q (error %v)", c.name, got, err, c.want, c.wantErr)
+		}
+	}
+}
+
+// TestIsPrintedAs: the names by which the RDS may print the subvolume k8s/pvc-1 of the pool at pool.
+func TestIsPrintedAs(t *testing.T) {
+	for name, want := range map[string]bool{
+		"pvc-1": true, "k8s/pvc-1": true, "pool/k8s/pvc-1": true, "/pool/k8s/pvc-1": true,
+		"pvc-10": false, "xpvc-1": false, "other/pvc-1": false, "k8s-snapshots/pvc-1": false, "": false,
+	} {
+		if got := isPrintedAs(name, "pool", "k8s/pvc-1"); got != want {
+			t.Errorf("%q: %v, want %v", name, got, want)
+		}
+	}
+}
