@@ -159,3 +159,32 @@ func TestControllerRefusesToStartWithoutACapability(t *testing.T) {
 		t.Errorf("the controller started on a box without rose-storage: exit %d\n%s", code, out)
 	}
 }
+
+// TestControllerAdaptsAtStartUp: on an RDS whose scripts go on after a failing command, the controller
+// starts, says it falls back to one command per exec, and serves.
+func TestControllerAdaptsAtStartUp(t *testing.T) {
+	bin := procenv.DriverBinary(t)
+	sim := startSim(t, rdssim.Config{OnError: rdssim.OnErrorContinue})
+	sock := filepath.Join(t.TempDir(), "csi.sock")
+	var out procenv.Output
+	cmd := exec.Command(bin, append([]string{"--mode", "controller", "--endpoint", "unix://" + sock}, rdsArgs(sim)...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := os.Stat(sock)
+		if err == nil && strings.Contains(out.String(), "script mode: falls back to one command per exec") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller did not serve with the fallback (socket: %v):\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -112,13 +112,8 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		if adapt.OneCommandPerExec && !cfg.RDSOneCommandPerExec {
-			cfg.RDSOneCommandPerExec = true
-			client.Close()
-			if client, err = newRDSClient(cfg, metrics); err != nil {
-				return err
-			}
-			defer client.Close()
+		if adapt.OneCommandPerExec {
+			client.SendOneCommandPerExec()
 		}
 		if opts.NVMeAddress == "" {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
