@@ -116,7 +116,7 @@ func TestDoctorInterruptedBySIGINT(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			t.Fatalf("no scratch subvolume appeared:\n%s", out.String())
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -132,7 +132,7 @@ func TestDoctorInterruptedBySIGINT(t *testing.T) {
 			t.Errorf("exit %d after SIGINT, want 1\n%s", code, out.String())
 		}
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		t.Fatalf("doctor did not exit after SIGINT:\n%s", out.String())
 	}
 	text := out.String()

@@ -380,7 +380,11 @@ func (r *runner) runCleanup(parent context.Context) {
 		c.Summary = strings.Join(left, "; ")
 	}
 	c.Status = Fail
-	c.Hint = "remove the items named " + r.id + "* by hand (they are doctor's own scratch items)"
+	var made []string
+	for _, cl := range r.cleanups {
+		made = append(made, cl.what)
+	}
+	c.Hint = "remove the items named " + r.id + "* by hand (doctor's own scratch: " + strings.Join(made, ", ") + ")"
 	r.finish(c)
 }
 
