@@ -10,6 +10,7 @@ import (
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
+	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
 // variants are the simulator settings for the RouterOS behaviours that are still unverified: doctor
@@ -227,7 +228,7 @@ func TestDoctorCapture(t *testing.T) {
 	if len(lines) != len(all) {
 		t.Fatalf("capture.log has %d lines for %d commands", len(lines), len(all))
 	}
-	sawCRLF := false
+	sawCRLF, parsed := false, 0
 	for i, x := range all {
 		base, _, _ := strings.Cut(lines[i], "\t")
 		cmd, err := os.ReadFile(filepath.Join(dir, base+".cmd"))
@@ -245,12 +246,22 @@ func TestDoctorCapture(t *testing.T) {
 			t.Errorf("%s.txt is not the output verbatim:\n%q\n%q", base, out, x.Out.Stdout)
 		}
 		sawCRLF = sawCRLF || strings.Contains(string(out), "\r\n")
+		if strings.Contains(x.Script, " print detail") && !strings.Contains(x.Script, "\n") {
+			// Ready to be a golden input: the project's parser reads the captured bytes as they are.
+			if _, err := routeros.ParseDetail(string(out)); err != nil {
+				t.Errorf("%s.txt does not parse as a listing: %v", base, err)
+			}
+			parsed++
+		}
 		if !strings.Contains(base, x.Label) {
 			t.Errorf("file %s does not carry the step's label %s", base, x.Label)
 		}
 	}
 	if !sawCRLF {
 		t.Error("no captured output kept RouterOS's \\r\\n line ends")
+	}
+	if parsed < 10 {
+		t.Errorf("only %d captured listings were parsed", parsed)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "03-rose-storage-package-print.txt")); err != nil {
 		t.Errorf("the package listing is not where its name says: %v", err)
