@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
 // fuzzToken is the marker token of the fuzzed scripts; seeds in testdata/fuzz/FuzzInterpretScript use it.
@@ -74,6 +76,28 @@ func FuzzParseHostKeyLine(f *testing.F) {
 		key, err := parseHostKeyLine(strings.TrimSpace(line))
 		if (key == nil) == (err == nil) {
 			t.Fatalf("key %v with error %v", key, err)
+		}
+	})
+}
+
+// FuzzFilesystemsFrom: whatever a /disk/btrfs/filesystem listing holds, the devices read from it are single,
+// non-empty names, each once.
+func FuzzFilesystemsFrom(f *testing.F) {
+	f.Add(" 0   label=\"raid10-fs\" devs=raid10 present-devs=raid10\r\n")
+	f.Add(" 0   label=\"BtrfsRAID\" devs=sata1,sata2 present-devs=sata1,\r\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		items, err := routeros.ParseDetail(out)
+		if err != nil {
+			return
+		}
+		for _, fs := range FilesystemsFrom(items) {
+			seen := map[string]bool{}
+			for _, d := range fs.Devices {
+				if d == "" || strings.ContainsAny(d, ", \t\r\v\f") || seen[d] {
+					t.Fatalf("device %q of %+v", d, fs)
+				}
+				seen[d] = true
+			}
 		}
 	})
 }

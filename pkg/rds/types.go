@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
@@ -60,7 +61,7 @@ type Subvolume struct {
 type Filesystem struct {
 	Label string
 	UUID  string
-	// Devices are the disk slots of devs= and present-devs=, as printed (comma-separated lists split).
+	// Devices are the disk slots of devs= and present-devs=, as printed (lists split at commas and blanks).
 	Devices []string
 	Props   map[string]string
 }
@@ -73,8 +74,8 @@ func FilesystemsFrom(items []routeros.Item) []Filesystem {
 		f := Filesystem{Label: p["label"], UUID: p["uuid"], Props: p}
 		seen := map[string]bool{}
 		for _, key := range []string{"present-devs", "devs"} {
-			for _, d := range strings.Split(p[key], ",") {
-				if d = strings.TrimSpace(d); d != "" && !seen[d] {
+			for _, d := range strings.FieldsFunc(p[key], func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+				if !seen[d] {
 					seen[d] = true
 					f.Devices = append(f.Devices, d)
 				}

@@ -19,7 +19,8 @@ import (
 // base path is searched, by the exact names this driver gives.
 //
 // It costs two execs: the disk and the subvolume (listed by its leaf, however the RDS prints names), then the
-// removal with its read-back.
+// removal with its read-back. The subvolume is listed with the disk when the default pool is btrfs (so that
+// a box with xfs pools only is never asked about btrfs), else in an exec of its own when the volume needs it.
 func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) error {
 	if err := rds.ValidName(id); err != nil {
 		return err
@@ -32,7 +33,11 @@ func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) er
 	if err != nil {
 		return err
 	}
-	out, err := m.ros.Run(ctx, nil, readDisk, readSubvolumes)
+	reads := []rds.Cmd{readDisk}
+	if pi, err := m.poolInfo(ctx, defaultLoc.Pool); err == nil && layoutOf(pi) == LayoutSubvolume {
+		reads = append(reads, readSubvolumes)
+	}
+	out, err := m.ros.Run(ctx, nil, reads...)
 	if err != nil {
 		return err
 	}
@@ -48,6 +53,13 @@ func (m *Manager) Delete(ctx context.Context, id string, defaultLoc Location) er
 		pi, err := m.poolInfo(ctx, v.Location.Pool)
 		if err != nil {
 			return err
+		}
+		if len(out) < 2 {
+			more, err := m.ros.Run(ctx, nil, readSubvolumes)
+			if err != nil {
+				return err
+			}
+			out = append(out, more[0])
 		}
 		if sv, err = subvolumeIn(out[1], v.Location.Pool, pi, v.SubvolumeName()); err != nil {
 			return err
