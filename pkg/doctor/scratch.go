@@ -275,6 +275,28 @@ func (r *runner) checkDisk(ctx context.Context) Check {
 	fail := func(summary string) Check { c.Status, c.Summary = Fail, summary; return c }
 	slot := r.id
 	file := loc.String() + "/" + slot + ".img"
+	// On btrfs the driver keeps a volume's file in a subvolume of its own: so does the scratch disk, when
+	// the subvolume check told how to name one for its removal.
+	ad := r.report.Adaptation
+	var subCleanup *cleanup
+	subName := ""
+	if ad.PoolLabel != "" && ad.SubvolumeNames != "" {
+		volLeaf := r.id + "-vol"
+		volPath := loc.Dir + "/" + volLeaf
+		subName = volLeaf
+		if ad.SubvolumeNames == "path" {
+			subName = volPath
+		}
+		file = loc.Pool + "/" + volPath + "/" + volume.DiskFileName
+		addSub, err := rds.AddSubvolume(ad.PoolLabel, volPath)
+		if err != nil {
+			return fail(err.Error())
+		}
+		subCleanup = r.register("subvolume "+volPath, subvolumeRemoval(volLeaf, volPath)...)
+		if bad, why := commandFailed(r.exec(ctx, &c, "add-subvolume", addSub.String())); bad {
+			return fail("creating the disk's subvolume failed: " + why)
+		}
+	}
 	add, err := rds.AddFileDisk(rds.FileDiskSpec{Slot: slot, FilePath: file, SizeBytes: scratchDiskSize,
 		NQN: volume.NQN(slot)})
 	if err != nil {
@@ -342,6 +364,16 @@ func (r *runner) checkDisk(ctx context.Context) Check {
 		return fail("removing the file failed: " + why)
 	}
 	cl.done = true
+	if subCleanup != nil {
+		rmSub, err := rds.RemoveSubvolume("", subName)
+		if err != nil {
+			return fail(err.Error())
+		}
+		if bad, why := commandFailed(r.exec(ctx, &c, "remove-subvolume", rmSub.String())); bad {
+			return fail("removing the disk's subvolume failed: " + why)
+		}
+		subCleanup.done = true
+	}
 	disks, why := r.countDisks(ctx, &c, "verify-gone", rds.Match("slot", r.id))
 	if why != "" {
 		return fail("listing disks after the removal failed: " + why)
@@ -352,10 +384,16 @@ func (r *runner) checkDisk(ctx context.Context) Check {
 	}
 	if len(disks)+files > 0 {
 		cl.done = false
+		if subCleanup != nil {
+			subCleanup.done = false
+		}
 		return fail(fmt.Sprintf("the removals printed nothing, yet %d disks and %d files named %s* remain", len(disks), files, r.id))
 	}
 	c.Status = Pass
 	c.Summary = "added a 1 GiB file disk exported over NVMe/TCP, read it back, grew it to 2 GiB with /disk set, removed it and its file"
+	if subCleanup != nil {
+		c.Summary = "in a subvolume of its own, as the driver does: " + c.Summary + ", then the subvolume"
+	}
 	return c
 }
 
