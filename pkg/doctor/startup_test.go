@@ -78,7 +78,7 @@ func TestStartupCheckConnection(t *testing.T) {
 		cfg  rds.Config
 		err  string
 	}{
-		{"wrong host key", rds.Config{Address: addr, User: "admin", Signer: signer, HostKeyCallback: otherKey}, "host key does not match"},
+		{"wrong host key", rds.Config{Address: addr, User: "admin", Signer: signer, HostKeyCallback: otherKey}, "it presented ssh-ed25519 SHA256:"},
 		{"login refused", rds.Config{Address: addr, User: "admin", Signer: wrongKey, HostKeyCallback: rightHost}, "refused the login"},
 		{"not answering", rds.Config{Address: other.Addr(), User: "admin", Signer: signer, HostKeyCallback: rightHost,
 			DialTimeout: 2 * time.Second}, ""},
