@@ -179,3 +179,29 @@ func TestDialectOptionsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestDialectsApply(t *testing.T) {
+	seen := map[string]bool{}
+	for _, d := range Dialects {
+		if seen[d.Name] {
+			t.Errorf("dialect %q twice", d.Name)
+		}
+		seen[d.Name] = true
+		base := Config{Faults: []Fault{{Kind: FaultDiskFull, Count: 1}}}
+		cfg := d.Apply(base)
+		if len(base.Faults) != 1 || len(cfg.Faults) != 1+map[bool]int{true: 1}[d.ExitZero] {
+			t.Errorf("%s: faults %v (base %v)", d.Name, cfg.Faults, base.Faults)
+		}
+		cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", d.Name, err)
+		}
+		if want := map[bool]string{true: "pool", false: "pool-fs"}[d.LabelIsMountPoint]; s.PoolLabel() != want {
+			t.Errorf("%s: label %q, want %q", d.Name, s.PoolLabel(), want)
+		}
+	}
+	if Dialects[0] != (Dialect{Name: "documented"}) {
+		t.Errorf("the first dialect must be the documented default: %+v", Dialects[0])
+	}
+}

@@ -26,8 +26,8 @@ const (
 	LayoutFlat Layout = "flat"
 )
 
-// Location is a base path on the RDS, such as "pool/k8s": the pool (its mount point, which is also the
-// filesystem name the btrfs commands take) and a directory inside it.
+// Location is a base path on the RDS, such as "pool/k8s": the pool (its mount point; the btrfs commands take
+// the filesystem's label instead, which the driver reads from the RDS) and a directory inside it.
 type Location struct {
 	Pool string
 	Dir  string
@@ -49,7 +49,8 @@ func ParseLocation(s string) (Location, error) {
 
 func (l Location) String() string { return l.Pool + "/" + l.Dir }
 
-// SubvolumeName is the volume's subvolume, relative to the pool filesystem (what `fs=pool name=...` takes).
+// SubvolumeName is the volume's subvolume, as a path below the pool's root (what `add fs=<label> name=...`
+// takes); the RDS may print and match it by its leaf, the volume id.
 func (l Location) SubvolumeName(id string) string { return l.Dir + "/" + id }
 
 // FilePath is where the volume's backing file lives for the given layout, as RouterOS names files (no

@@ -284,14 +284,6 @@ func (m *Manager) PoolFS(ctx context.Context, pool string) (string, error) {
 	return pi.fs, nil
 }
 
-func (m *Manager) layoutFor(ctx context.Context, pool string) (Layout, error) {
-	pi, err := m.poolInfo(ctx, pool)
-	if err != nil {
-		return "", err
-	}
-	return layoutOf(pi), nil
-}
-
 func layoutOf(pi poolInfo) Layout {
 	if pi.fs == "btrfs" {
 		return LayoutSubvolume

@@ -24,30 +24,16 @@ type env struct {
 }
 
 // dialect is one simulator variant of the RouterOS behaviours that are still UNVERIFIED (routeros.md §1,
-// §1.4). The driver must work under each.
+// §1.4): rdssim.Dialects. The driver must work under each.
 type dialect struct {
 	name string
 	cfg  rdssim.Config
 }
 
-// dialects are the variants that matter: the documented one (leaf names and parent=, a label distinct from
-// the mount point, scripts that stop at an error and exit non-zero), names and parent= by path in each
-// combination, scripts that go on after an error, failing execs that exit 0, and the simulator's former
-// dialect (label = mount point, everything by path).
-var dialects = []dialect{
-	{"documented", rdssim.Config{}},
-	{"path-names", rdssim.Config{SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}},
-	{"leaf-names-path-parent", rdssim.Config{SubvolumeParent: rdssim.NamePath}},
-	{"path-names-leaf-parent", rdssim.Config{SubvolumeNames: rdssim.NamePath}},
-	{"scripts-go-on-exit-zero", rdssim.Config{OnError: rdssim.OnErrorContinue, Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}},
-	{"exit-zero", rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}},
-	{"label-is-mount-point", rdssim.Config{PoolLabel: "pool", SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}},
-}
-
 // forDialects runs test once per dialect, as subtests.
 func forDialects(t *testing.T, test func(t *testing.T, d dialect)) {
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { test(t, d) })
+	for _, d := range rdssim.Dialects {
+		t.Run(d.Name, func(t *testing.T) { test(t, dialect{name: d.Name, cfg: d.Apply(rdssim.Config{})}) })
 	}
 }
 
@@ -71,7 +57,10 @@ func (e *env) parent(rel string) string {
 
 func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 	t.Helper()
-	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	sim, err := rdssim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -237,14 +226,16 @@ func TestCreateRoundsUpAndRefusesOutOfRange(t *testing.T) {
 }
 
 func TestDiskFullIsNoSpaceAndLeavesNothing(t *testing.T) {
-	e := newEnv(t, rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultDiskFull}}}, false)
-	_, err := e.m.Create(context.Background(), e.req("pvc-full", 2*volume.GiB))
-	if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
-		t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
-	}
-	if d, f, s := e.state(t, "pvc-full"); d || f || s {
-		t.Fatalf("left behind: disk=%v file=%v subvolume=%v", d, f, s)
-	}
+	forDialects(t, func(t *testing.T, d dialect) {
+		e := newEnv(t, d.with(rdssim.Fault{Kind: rdssim.FaultDiskFull}), false)
+		_, err := e.m.Create(context.Background(), e.req("pvc-full", 2*volume.GiB))
+		if !errors.Is(err, rds.ErrNoSpace) || !strings.Contains(err.Error(), "not enough space") {
+			t.Fatalf("got %v, want ErrNoSpace with the RouterOS text", err)
+		}
+		if left := e.leftovers(t, "k8s/pvc-full"); len(left) != 0 || len(e.sim.Slots()) != 0 {
+			t.Fatalf("left behind: %v, disks %v", left, e.sim.Slots())
+		}
+	})
 }
 
 func TestPoolTooSmallIsNoSpace(t *testing.T) {

@@ -3,6 +3,8 @@ package volume_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
@@ -155,4 +157,53 @@ func TestDeleteSnapshotWithRestoresAndDropped(t *testing.T) {
 			t.Fatalf("restore after its snapshot went: %+v", v)
 		}
 	})
+}
+
+// TestStateFromBeforeLabels: a simulator data directory written before the simulator followed the manual
+// (testdata/state-before-labels.json: no label, subvolumes made by path by the driver of then: a volume, a
+// snapshot of it, a volume restored from the snapshot) stays usable: the snapshot is found with its source
+// and size, the restore is recognised as made from it, and everything can be deleted.
+func TestStateFromBeforeLabels(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile(filepath.Join("testdata", "state-before-labels.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"k8s/pvc-old/disk.img", "k8s-snapshots/pvc-old/1073741824/snap-old/disk.img", "k8s/pvc-restored-old/disk.img"} {
+		host := filepath.Join(dir, "fs", "pool", f)
+		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(host, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(host, volume.GiB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, rdssim.Config{DataDir: dir}, false)
+	ctx := context.Background()
+	snaps := must(e.m.ListSnapshots(ctx, volume.SnapshotFilter{}))
+	if len(snaps) != 1 || snaps[0].ID != "snap-old" || snaps[0].SourceVolumeID != "pvc-old" || snaps[0].SizeBytes != volume.GiB {
+		t.Fatalf("snapshots of the old state: %+v", snaps)
+	}
+	again := must(e.m.CreateFrom(ctx, e.req("pvc-restored-old", 0), volume.Source{SnapshotID: "snap-old"}))
+	if again.SizeBytes != volume.GiB {
+		t.Fatalf("the old restore: %+v", again)
+	}
+	must(e.m.CreateFrom(ctx, e.req("pvc-new", 0), volume.Source{SnapshotID: "snap-old"}))
+	if err := e.m.DeleteSnapshot(ctx, "snap-old"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"pvc-old", "pvc-restored-old", "pvc-new"} {
+		if err := e.m.Delete(ctx, id, e.loc); err != nil {
+			t.Fatalf("delete %s: %v", id, err)
+		}
+	}
+	if subs, slots := e.sim.Subvolumes(), e.sim.Slots(); len(subs) != 0 || len(slots) != 0 {
+		t.Fatalf("left: subvolumes %+v, disks %v", subs, slots)
+	}
 }

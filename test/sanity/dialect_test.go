@@ -13,22 +13,23 @@ import (
 )
 
 // sanityDialects are the simulator variants of the RouterOS behaviours that are still UNVERIFIED
-// (routeros.md §1, §1.4) that the controller specs run under: the documented dialect is the simulator's
-// default, and the driver must pass under each of the others too.
-var sanityDialects = []struct {
+// (routeros.md §1, §1.4) that the controller specs run under: each of rdssim.Dialects (the documented one
+// first, the simulator's default), and the documented one with the driver sending one command per exec.
+func sanityDialects() []sanityDialect {
+	out := []sanityDialect{}
+	for _, d := range rdssim.Dialects {
+		out = append(out, sanityDialect{d.Name, d.Apply(rdssim.Config{}), false})
+		if d.Name == "documented" {
+			out = append(out, sanityDialect{"documented-one-command-per-exec", d.Apply(rdssim.Config{}), true})
+		}
+	}
+	return out
+}
+
+type sanityDialect struct {
 	name       string
 	cfg        rdssim.Config
 	oneCommand bool // the driver sends one command per exec
-}{
-	{"documented", rdssim.Config{}, false},
-	{"documented-one-command-per-exec", rdssim.Config{}, true},
-	{"path-names", rdssim.Config{SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath}, false},
-	{"leaf-names-path-parent", rdssim.Config{SubvolumeParent: rdssim.NamePath}, false},
-	{"path-names-leaf-parent", rdssim.Config{SubvolumeNames: rdssim.NamePath}, false},
-	{"scripts-go-on-exit-zero", rdssim.Config{OnError: rdssim.OnErrorContinue,
-		Faults: []rdssim.Fault{{Kind: rdssim.FaultExitZero}}}, false},
-	{"label-is-mount-point", rdssim.Config{PoolLabel: "pool", SubvolumeNames: rdssim.NamePath,
-		SubvolumeParent: rdssim.NamePath}, false},
 }
 
 // TestSanityDialects runs the csi-sanity controller specs once per dialect. Ginkgo runs one suite per
@@ -37,7 +38,7 @@ var sanityDialects = []struct {
 // dialect (the node never speaks RouterOS) and run in TestSanity. No root is needed.
 func TestSanityDialects(t *testing.T) {
 	sanityBin := binary(t, "CSI_SANITY_BINARY", "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity")
-	for _, d := range sanityDialects {
+	for _, d := range sanityDialects() {
 		t.Run(d.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := d.cfg
