@@ -13,39 +13,51 @@ import (
 	"github.com/rds-csi/rds-csi/pkg/routeros"
 )
 
-// variants are the simulator settings for the RouterOS behaviours that are still unverified: doctor
-// must pass on each and say which adaptation it chose.
+// variants are the simulator settings for the RouterOS behaviours that are still unverified (every one of
+// rdssim.Dialects, plus an xfs pool and a label unlike the mount point): doctor must pass on each and say
+// which adaptation it chose.
 func variants() []struct {
 	name  string
 	cfg   rdssim.Config
 	wants []string // lines the report must contain
 } {
-	return []struct {
+	type variant = struct {
 		name  string
 		cfg   rdssim.Config
 		wants []string
-	}{
-		{"default", rdssim.Config{}, []string{"PASS script: markers behave", "script mode: markers behave",
-			"failing commands exit with status 1", `btrfs commands use fs="pool-fs"`, "PASS subvolume:",
-			"subvolume names print as leaf", "subvolume parent= takes the leaf", "PASS disk:", "PASS cleanup:"}},
-		{"names as path", rdssim.Config{SubvolumeNames: rdssim.NamePath}, []string{"subvolume names print as path",
-			"subvolume parent= takes the leaf"}},
-		{"parent by path", rdssim.Config{SubvolumeParent: rdssim.NamePath}, []string{"subvolume names print as leaf",
-			"parent= by the leaf failed: no such item", "subvolume parent= takes the path"}},
-		{"names and parent as path", rdssim.Config{SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath},
-			[]string{"subvolume names print as path", "subvolume parent= takes the path"}},
-		{"label differs from mount point", rdssim.Config{PoolLabel: "ocp-storage"}, []string{
-			`btrfs label "ocp-storage": subvolume commands use fs="ocp-storage"`}},
-		{"script goes on after an error", rdssim.Config{OnError: rdssim.OnErrorContinue}, []string{
-			"WARN script: markers do not prove success", "script mode: falls back to one command per exec",
-			"failing commands exit with status 1"}},
-		{"goes on and exits zero", rdssim.Config{OnError: rdssim.OnErrorContinue, Faults: []rdssim.Fault{mustFault("exit-zero")}},
-			[]string{"script mode: falls back to one command per exec", "failing commands exit with status 0"}},
-		{"exit-zero", rdssim.Config{Faults: []rdssim.Fault{mustFault("exit-zero")}}, []string{
-			"script mode: markers behave", "failing commands exit with status 0: failures are told from their text only"}},
-		{"xfs-pool", rdssim.Config{PoolFS: "xfs"}, []string{"SKIP subvolume: the pool is not btrfs",
-			"pool filesystem: xfs: volumes are flat files, no snapshots", "PASS disk:"}},
 	}
+	var out []variant
+	for _, d := range rdssim.Dialects {
+		names, parent, script, exit, label := "leaf", "leaf", "script mode: markers behave", "failing commands exit with status 1", "pool-fs"
+		if d.SubvolumeNames == rdssim.NamePath {
+			names = "path"
+		}
+		if d.SubvolumeParent == rdssim.NamePath {
+			parent = "path"
+		}
+		if d.OnError == rdssim.OnErrorContinue {
+			script = "script mode: falls back to one command per exec"
+		}
+		if d.ExitZero {
+			exit = "failing commands exit with status 0: failures are told from their text only"
+		}
+		if d.LabelIsMountPoint {
+			label = "pool"
+		}
+		out = append(out, variant{d.Name, d.Apply(rdssim.Config{}), []string{script, exit,
+			`pool filesystem: btrfs, btrfs commands use fs="` + label + `"`, "subvolume names print as " + names,
+			"subvolume parent= takes the " + parent, "PASS subvolume:", "PASS disk:", "PASS cleanup:"}})
+	}
+	return append(out,
+		variant{"label-unlike-mount-point", rdssim.Config{PoolLabel: "ocp-storage"}, []string{
+			`btrfs label "ocp-storage": subvolume commands use fs="ocp-storage"`}},
+		variant{"xfs-pool", rdssim.Config{PoolFS: "xfs"}, []string{"SKIP subvolume: the pool is not btrfs",
+			"pool filesystem: xfs: volumes are flat files, no snapshots", "PASS disk:"}},
+		variant{"parent-by-path-tried-after-leaf", rdssim.Config{SubvolumeParent: rdssim.NamePath}, []string{
+			"parent= by the leaf failed: no such item"}},
+		variant{"script-goes-on", rdssim.Config{OnError: rdssim.OnErrorContinue}, []string{
+			"WARN script: markers do not prove success", "failing commands exit with status 1"}},
+	)
 }
 
 func mustFault(spec string) rdssim.Fault {
@@ -170,7 +182,13 @@ func (c *cancelAfter) Exec(ctx context.Context, script string) (rds.RawOutput, e
 // TestDoctorInterruptedLeavesNothing interrupts a run after each of its commands in turn and checks,
 // from the simulator's own state, that nothing doctor made is left.
 func TestDoctorInterruptedLeavesNothing(t *testing.T) {
-	sim := prepared(t, rdssim.Config{})
+	for _, d := range rdssim.Dialects {
+		t.Run(d.Name, func(t *testing.T) { interruptEverywhere(t, d.Apply(rdssim.Config{})) })
+	}
+}
+
+func interruptEverywhere(t *testing.T, cfg rdssim.Config) {
+	sim := prepared(t, cfg)
 	client := newClient(t, sim)
 	full, _ := runDoctor(t, context.Background(), client, Options{})
 	total := 0

@@ -102,3 +102,21 @@ func TestStartupCheckConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestStartupCheckUnderEveryDialect: the controller starts under every dialect, and falls back to one
+// command per exec exactly where scripts go on after an error.
+func TestStartupCheckUnderEveryDialect(t *testing.T) {
+	for _, d := range rdssim.Dialects {
+		t.Run(d.Name, func(t *testing.T) {
+			sim := startSim(t, d.Apply(rdssim.Config{}))
+			ad, err := StartupCheck(context.Background(), newClient(t, sim), location(t, "pool/k8s"))
+			if err != nil {
+				t.Fatalf("refused to start: %v", err)
+			}
+			want := d.OnError == rdssim.OnErrorContinue
+			if !ad.Checked || ad.OneCommandPerExec != want || ad.PoolLabel == "" {
+				t.Errorf("adaptation %+v, want one command per exec %v and a label", ad, want)
+			}
+		})
+	}
+}
