@@ -255,3 +255,22 @@ func TestOpenSSHClient(t *testing.T) {
 		t.Errorf("failing command: exit %d output %q", code, out)
 	}
 }
+
+// TestDialectFlags: the switches for the UNVERIFIED behaviours reach the simulator.
+func TestDialectFlags(t *testing.T) {
+	dir := t.TempDir()
+	p := startProcess(t, "--listen", "127.0.0.1:0", "--data-dir", dir, "--pool-label", "ocp-storage",
+		"--subvolume-name", "path", "--subvolume-parent", "path", "--on-error", "continue")
+	if out, status := sshExec(t, p.addr, dir, `/disk/btrfs/subvolume/add fs=pool name=k8s/a`); status != 1 ||
+		!strings.Contains(out, "input does not match any value of fs") {
+		t.Errorf("fs= by mount point with a label: %d %q", status, out)
+	}
+	script := "/disk/btrfs/subvolume/add fs=ocp-storage name=k8s/a\n" +
+		"/disk/btrfs/subvolume/add fs=ocp-storage parent=a name=k8s/b\n" + // a leaf: refused by --subvolume-parent path
+		"/disk/btrfs/subvolume/add fs=ocp-storage parent=k8s/a name=k8s/c\n" +
+		`/disk/btrfs/subvolume/print detail where name="k8s/c"`
+	out, status := sshExec(t, p.addr, dir, script)
+	if status != 1 || !strings.Contains(out, "no such item") || !strings.Contains(out, `name="k8s/c" fs=ocp-storage parent="k8s/a"`) {
+		t.Errorf("went on after the error, names by path: %d %q", status, out)
+	}
+}

@@ -198,15 +198,15 @@ func PrintDisks(where ...Filter) (Cmd, error) { return printCmd("/disk print", "
 // PrintFiles lists the files matching all filters.
 func PrintFiles(where ...Filter) (Cmd, error) { return printCmd("/file print", "file.print", where) }
 
-// PrintSubvolumes lists the btrfs subvolumes matching all filters.
-func PrintSubvolumes(where ...Filter) (Cmd, error) {
-	return printCmd("/disk/btrfs/subvolume/print", "subvolume.print", where)
-}
-
 // PrintFilesystems lists the btrfs filesystems (`/disk/btrfs/filesystem print`, where the manual says a
 // filesystem's label is found) matching all filters.
 func PrintFilesystems(where ...Filter) (Cmd, error) {
 	return printCmd("/disk/btrfs/filesystem/print", "filesystem.print", where)
+}
+
+// PrintSubvolumes lists the btrfs subvolumes matching all filters.
+func PrintSubvolumes(where ...Filter) (Cmd, error) {
+	return printCmd("/disk/btrfs/subvolume/print", "subvolume.print", where)
 }
 
 // printCmd builds `<print> detail [where ...]`; printWord is spelled as in routeros.md.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
 )
 
@@ -33,10 +32,13 @@ type sanityDialect struct {
 }
 
 // TestSanityDialects runs the csi-sanity controller specs once per dialect. Ginkgo runs one suite per
-// process, so each run is the csi-sanity command in a process of its own, against a controller served from
-// this process and a simulator started with the dialect's options. The node specs do not depend on the
-// dialect (the node never speaks RouterOS) and run in TestSanity. No root is needed.
+// process, so each run is the csi-sanity command in a process of its own, against the rds-csi binary
+// (`--rds-address` pointing at a simulator this test starts with the dialect's options). The node specs do
+// not depend on the dialect (the node never speaks RouterOS) and run in TestSanity. No root is needed: the
+// suite's clean-up unpublishes and unstages every volume it made, and those calls need no root when nothing
+// was staged.
 func TestSanityDialects(t *testing.T) {
+	driverBin := binary(t, "RDS_CSI_BINARY", "github.com/rds-csi/rds-csi/cmd/rds-csi")
 	sanityBin := binary(t, "CSI_SANITY_BINARY", "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity")
 	for _, d := range sanityDialects() {
 		t.Run(d.name, func(t *testing.T) {
@@ -51,7 +53,15 @@ func TestSanityDialects(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { sim.Close() })
-			sock := startController(t, dir, sim, d.oneCommand)
+			sock := filepath.Join(dir, "csi.sock")
+			args := []string{"--mode=all", "--endpoint", "unix://" + sock, "--node-id", "sanity-node",
+				"--rds-address", sim.Addr(), "--rds-user", "admin", "--rds-key-file", sim.ClientKeyFile(),
+				"--rds-host-key", sim.KnownHostsFile(), "--base-path", "pool/k8s"}
+			if d.oneCommand {
+				args = append(args, "--rds-one-command-per-exec")
+			}
+			exited := startProcess(t, filepath.Join(dir, "rds-csi.log"), driverBin, args...)
+			waitForSocket(t, sock, exited)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
@@ -74,29 +84,4 @@ func TestSanityDialects(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startController serves the driver in this process against sim and returns its socket. It runs in all mode:
-// the suite's clean-up unpublishes and unstages every volume it made, and those calls need no root when
-// nothing was staged.
-func startController(t *testing.T, dir string, sim *rdssim.Simulator, oneCommand bool) string {
-	t.Helper()
-	sock := filepath.Join(dir, "csi.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- driver.Run(ctx, driver.Config{
-			Mode: driver.ModeAll, Endpoint: "unix://" + sock, NodeID: "sanity-node", Version: "sanity",
-			RDSAddress: sim.Addr(), RDSUser: "admin", RDSKeyFile: sim.ClientKeyFile(), RDSHostKeyFile: sim.KnownHostsFile(),
-			RDSOneCommandPerExec: oneCommand, BasePath: "pool/k8s",
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("driver stopped with: %v", err)
-		}
-	})
-	waitForSocket(t, sock, done)
-	return sock
 }
