@@ -1,5 +1,6 @@
 // Command rds-csi is the CSI driver for MikroTik ROSE Data Server storage. It only parses flags;
-// internal/app wires the program together and pkg/driver serves CSI.
+// internal/app wires the program together and pkg/driver serves CSI. `rds-csi doctor` checks an RDS
+// instead (package doctor).
 package main
 
 import (
@@ -15,30 +16,28 @@ import (
 
 	"github.com/rds-csi/rds-csi/internal/app"
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/doctor"
 	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
+	"github.com/rds-csi/rds-csi/pkg/rdsflag"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "doctor" {
+		os.Exit(doctor.Main(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	var cfg app.Config
+	var conn rdsflag.Values
 	mode := flag.String("mode", "all", "services to run: controller, node or all")
 	flag.StringVar(&cfg.Endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix socket)")
 	flag.StringVar(&cfg.NodeID, "node-id", "", "this node's name (required for node and all modes)")
 	flag.StringVar(&cfg.DriverName, "driver-name", driver.DefaultDriverName, "CSI driver name")
-	flag.StringVar(&cfg.RDSAddress, "rds-address", "", "RDS management address, HOST[:PORT] (SSH, default port 22)")
-	flag.StringVar(&cfg.RDSUser, "rds-user", "admin", "RouterOS user for SSH")
-	flag.StringVar(&cfg.RDSKeyFile, "rds-key-file", "", "SSH private key of that user")
-	flag.StringVar(&cfg.RDSHostKeyFile, "rds-host-key", "", "the RDS's SSH host key: a known_hosts line or a public key")
-	flag.BoolVar(&cfg.RDSInsecureHostKey, "rds-insecure-skip-host-key-check", false, "do not verify the RDS host key (tests only)")
+	rdsflag.Register(flag.CommandLine, &conn) // the RDS flags, shared with `rds-csi doctor`
 	flag.StringVar(&cfg.RDSSimulatorDir, "rds-simulator", "", "start an embedded RDS simulator keeping its state in DIR and use it")
-	flag.BoolVar(&cfg.RDSOneCommandPerExec, "rds-one-command-per-exec", false, "send one RouterOS command per SSH exec instead of one script per operation")
-	flag.IntVar(&cfg.RDSMaxSessions, "rds-max-sessions", 8, "SSH exec sessions open at once to the RDS; more RouterOS commands wait in order, their timeout starting when sent")
-	flag.DurationVar(&cfg.RDSCommandTimeout, "rds-command-timeout", 0, "timeout of one RouterOS exec (default 30s)")
 	flag.StringVar(&cfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this address, e.g. :9809 (empty: off)")
-	flag.StringVar(&cfg.BasePath, "base-path", "pool/k8s", "default <pool>/<directory> for volumes, when a StorageClass names none")
 	flag.StringVar(&cfg.NVMeAddress, "nvme-address", "", "NVMe/TCP data-plane address of the RDS (default: the host of --rds-address)")
 	flag.IntVar(&cfg.NVMePort, "nvme-port", nvme.DefaultPort, "default NVMe/TCP port")
 	flag.StringVar(&cfg.NVMeInitiator, "nvme-initiator", "", "node data path: nvme-cli (kernel NVMe/TCP) or loop (simulator files as loop devices); default loop with --rds-simulator, else nvme-cli")
@@ -51,6 +50,9 @@ func main() {
 	flag.DurationVar(&cfg.MigrationWindow, "migration-window", attachment.DefaultMigrationWindow, "how long two nodes may hold a block volume (live migration) before the controller warns; it never detaches")
 	klog.InitFlags(nil)
 	flag.Parse()
+	cfg.RDSAddress, cfg.RDSUser, cfg.RDSKeyFile, cfg.RDSHostKeyFile = conn.Address, conn.User, conn.KeyFile, conn.HostKeyFile
+	cfg.RDSInsecureHostKey, cfg.RDSOneCommandPerExec, cfg.RDSCommandTimeout = conn.InsecureHostKey, conn.OneCommandPerExec, conn.CommandTimeout
+	cfg.RDSMaxSessions, cfg.BasePath = conn.MaxSessions, conn.BasePath
 
 	m, err := driver.ParseMode(*mode)
 	if err != nil {

@@ -210,6 +210,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--data-dir", dir, "--on-error", "ignore"}, 2, `on-error "ignore"`},
 		{[]string{"--data-dir", dir, "--subvolume-add-parents", "mkdir"}, 2, `subvolume-add-parents "mkdir"`},
 		{[]string{"--data-dir", dir, "--pool-label", "a b"}, 1, "pool label"},
+		{[]string{"--data-dir", dir, "--rose-storage", "maybe"}, 2, `package state "maybe"`},
 		{[]string{"--help"}, 0, "Usage: rds-sim"},
 	}
 	for _, tc := range tests {

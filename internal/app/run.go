@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/doctor"
 	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/node"
@@ -107,8 +108,14 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer client.Close()
-		if err := checkRDSAtStart(ctx, client); err != nil {
+		// The read-only doctor checks: a missing capability stops the driver here, naming the check; an
+		// RDS whose scripts do not stop at a failing command gets one command per exec.
+		adapt, err := doctor.StartupCheck(ctx, client, loc)
+		if err != nil {
 			return err
+		}
+		if adapt.OneCommandPerExec {
+			client.SendOneCommandPerExec()
 		}
 		if opts.NVMeAddress == "" {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
@@ -259,27 +266,6 @@ func newRDSClient(cfg Config, metrics *observability.Metrics) (*rds.Client, erro
 		rc.Observe = metrics.ObserveRouterOSCommand
 	}
 	return rds.New(rc)
-}
-
-// checkRDSAtStart connects once before serving. A host key that does not match, or a login the RDS
-// refuses, stops the driver at start-up with the reason: that is a configuration error, and serving would
-// only fail every RPC. An RDS that does not answer yet is not an error: it may be rebooting, and Probe
-// reports not-ready until it is back.
-func checkRDSAtStart(ctx context.Context, client *rds.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	err := client.Ping(ctx)
-	var hk *rds.HostKeyError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &hk):
-		return fmt.Errorf("the RDS's SSH host key does not match --rds-host-key: %w", err)
-	case errors.Is(err, rds.ErrPermission):
-		return fmt.Errorf("the RDS refused the login (check --rds-user and --rds-key-file): %w", err)
-	}
-	klog.ErrorS(err, "the RDS does not answer yet; serving anyway, Probe reports not ready until it does")
-	return nil
 }
 
 // poolProbe is the background RDS check behind the reachability and pool gauges: one exec reads the pool,

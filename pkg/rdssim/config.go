@@ -48,6 +48,7 @@ type Config struct {
 	Faults         []Fault
 	Log            io.Writer // one line per command run; nil discards
 	Exporter       Exporter  // optional real NVMe/TCP export of file disks
+	System         System    // what /system resource and /system package print (system.go)
 }
 
 // NameForm is how the console names a btrfs subvolume.

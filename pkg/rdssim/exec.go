@@ -165,6 +165,9 @@ func (s *Simulator) run(x *execCtx, st *statement) (string, error) {
 	case cmdSubvolumeRemove:
 		return "", s.subvolumeRemove(st)
 	}
+	if out, handled, err := s.runSystem(st); handled { // system.go
+		return out, err
+	}
 	return "", failure("unsupported command")
 }
 

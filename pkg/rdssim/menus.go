@@ -187,5 +187,6 @@ func buildMenus() *menu {
 	fsMenu.props = propSet(nil, nil, ".id", "label", "uuid", "devs", "present-devs", "data", "meta", "system")
 	fsMenu.add(&commandSpec{id: cmdFilesystemPrint, name: "print", words: printWords, where: true})
 	fsMenu.add(&commandSpec{id: cmdFilesystemFind, name: "find", expression: true})
+	addSystemMenus(root) // system.go
 	return root
 }
