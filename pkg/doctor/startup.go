@@ -49,6 +49,12 @@ func StartupCheck(ctx context.Context, ex Execer, loc volume.Location) (Adaptati
 			return Adaptation{}, nil
 		}
 	}
+	if err := lostDuringChecks(rep); err != nil {
+		// A check that failed because the RDS stopped answering (a reboot, a dropped connection) proves
+		// nothing about a capability: serve with the configured mode, as when it does not answer at all.
+		klog.ErrorS(err, "the RDS stopped answering during the start-up checks; serving with the configured mode, Probe reports not ready until it answers")
+		return Adaptation{}, nil
+	}
 	if failed := rep.Failed(); len(failed) > 0 {
 		var why []string
 		for _, c := range rep.Checks {
@@ -67,6 +73,22 @@ func StartupCheck(ctx context.Context, ex Execer, loc volume.Location) (Adaptati
 		klog.InfoS("RDS adaptation", "decision", l)
 	}
 	return rep.Adaptation, nil
+}
+
+// lostDuringChecks returns the error of a failed required check's exchange that the RDS did not answer
+// (rds.ErrUnavailable, a timeout), or nil.
+func lostDuringChecks(rep *Report) error {
+	for _, c := range rep.Checks {
+		if !c.Required || c.Status != Fail {
+			continue
+		}
+		for _, x := range c.Exchanges {
+			if errors.Is(x.Err, rds.ErrUnavailable) || errors.Is(x.Err, context.DeadlineExceeded) {
+				return fmt.Errorf("check %s: %w", c.Name, x.Err)
+			}
+		}
+	}
+	return nil
 }
 
 func logCheck(c Check) {

@@ -120,3 +120,15 @@ func TestStartupCheckUnderEveryDialect(t *testing.T) {
 		})
 	}
 }
+
+// TestStartupCheckConnectionLostMidway: a connection that drops during a later check (the RDS rebooting
+// while the controller starts) is not a missing capability: the controller serves with its configured mode.
+// A soak that restarts the simulator found the controller refusing to start on it.
+func TestStartupCheckConnectionLostMidway(t *testing.T) {
+	sim := startSim(t, rdssim.Config{Faults: []rdssim.Fault{{Kind: rdssim.FaultDropAfter, Match: "/disk print", Count: 1}}})
+	c := newClient(t, sim)
+	ad, err := StartupCheck(context.Background(), c, location(t, "pool/k8s"))
+	if err != nil || ad.Checked {
+		t.Fatalf("a connection lost during the pool check: err %v, adaptation %+v; want start with the configured mode", err, ad)
+	}
+}
