@@ -48,9 +48,11 @@ type CreateRequest struct {
 	Port          int
 }
 
-// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
-// execs (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool the state of
-// the name is read first (checkName), then one script makes the volume.
+// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
+// exec (plus a few, once per pool and process, to learn the pool): on a btrfs pool whose RDS stops a script
+// at a failed command, the state of the name is read inside the creating script, before its mutations
+// (create_readfirst.go); where scripts may go on after a failure, it is read in an exec of its own first
+// (checkName), then one script makes the volume.
 func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
@@ -65,10 +67,19 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) 
 	}
 	layout := layoutOf(pi)
 	if layout == LayoutSubvolume {
+		if v, done, err := m.createReadingFirst(ctx, r, pi, size); done {
+			return v, err
+		}
 		if v, done, err := m.checkName(ctx, r, pi); done {
 			return v, err
 		}
 	}
+	return m.addThenConverge(ctx, r, pi, size, layout)
+}
+
+// addThenConverge runs the creating script once the name is known to be clear, and converges if it did not
+// finish.
+func (m *Manager) addThenConverge(ctx context.Context, r CreateRequest, pi poolInfo, size int64, layout Layout) (*Volume, error) {
 	v, err := m.add(ctx, r, pi, size, layout, true)
 	if err == nil || errors.Is(err, rds.ErrInvalid) {
 		return v, err
@@ -153,6 +164,11 @@ func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (
 	if err != nil {
 		return nil, true, err
 	}
+	return m.decideName(ctx, r, st)
+}
+
+// decideName is checkName's decision from the name's state as read before anything was added.
+func (m *Manager) decideName(ctx context.Context, r CreateRequest, st state) (*Volume, bool, error) {
 	if st.disk != nil {
 		v, err := fromDisk(st.disk)
 		if err != nil {
@@ -222,6 +238,19 @@ type state struct {
 
 // readState reads the disk for id and, on a btrfs pool, its subvolume and the subvolume's directory, in one exec.
 func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poolInfo) (state, error) {
+	reads, err := stateReads(id, loc, pi)
+	if err != nil {
+		return state{}, err
+	}
+	out, err := m.ros.Run(ctx, nil, reads...)
+	if err != nil {
+		return state{}, err
+	}
+	return stateFrom(out, loc, pi, id)
+}
+
+// stateReads are readState's reads: the disk for id and, on a btrfs pool, its subvolume listing and directory.
+func stateReads(id string, loc Location, pi poolInfo) ([]rds.Cmd, error) {
 	reads := make([]rds.Cmd, 0, 3)
 	add := func(c rds.Cmd, err error) error {
 		reads = append(reads, c)
@@ -231,13 +260,11 @@ func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poo
 	if layoutOf(pi) == LayoutSubvolume {
 		errs = append(errs, add(listSubvolumes(id)), add(rds.PrintFiles(rds.Eq("name", subvolumeDir(loc.Pool, loc.SubvolumeName(id))))))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return state{}, err
-	}
-	out, err := m.ros.Run(ctx, nil, reads...)
-	if err != nil {
-		return state{}, err
-	}
+	return reads, errors.Join(errs...)
+}
+
+// stateFrom parses the answers of stateReads.
+func stateFrom(out [][]routeros.Item, loc Location, pi poolInfo, id string) (state, error) {
 	var st state
 	disks, err := rds.DisksFrom(out[0])
 	if err != nil {
