@@ -13,7 +13,8 @@ import (
 
 // Whether a RouterOS script stops at a failed command is UNVERIFIED (sim --on-error). A caller that puts a
 // mutation after another one it depends on, in one script, may do so safely only where the RDS is known to
-// stop: ScriptsStop says so, learning it once per process with a probe when no script has shown it yet.
+// stop: ScriptsStop says so, learning it once per process with a probe (a script's own failure is not taken
+// as proof: a whole script refused at parse time also prints no marker).
 
 const (
 	onErrorUnknown int32 = iota
@@ -30,7 +31,7 @@ func probeScript(token string) string {
 
 // ScriptsStop tells whether this RDS is known to stop a script at its first failed command, so that no
 // command of a script runs after one that failed. Each command running in an exec of its own
-// (OneCommandPerExec) stops too. When no script has shown it either way, one probe exec finds out; a probe
+// (OneCommandPerExec) stops too. Until it is known, one probe exec finds out; a probe
 // that cannot tell (the RDS unreachable, an answer it does not expect) answers false, and is tried again
 // next time.
 func (c *Client) ScriptsStop(ctx context.Context) bool {
@@ -77,20 +78,6 @@ func (c *Client) ScriptsStop(ctx context.Context) bool {
 			"output", res.output(), "exit", res.exit)
 	}
 	return c.onError.Load() == onErrorStops && !c.goesOn.Load()
-}
-
-// learnStop records that a script stopped at a failed step that was not its last command: the markers after
-// it are missing and the RDS named the failure.
-func (c *Client) learnStop(err error, steps []Cmd, stdout, token string, total int) {
-	var ce *CommandError
-	if err == nil || !errors.As(err, &ce) || errors.Is(err, ErrUnavailable) || c.onError.Load() != onErrorUnknown {
-		return
-	}
-	sections, n := splitAtMarkers(stdout, token, total)
-	if n >= total-1 || n >= len(steps) || steps[n].text != ce.Step || strings.TrimSpace(sections[n]) == "" {
-		return
-	}
-	c.onError.CompareAndSwap(onErrorUnknown, onErrorStops)
 }
 
 // RunReadFirst runs pre, then steps, then reads, as one script (one exec), and returns the items of pre and
@@ -163,7 +150,6 @@ func (c *Client) RunReadFirst(ctx context.Context, pre, steps []Cmd, reads ...Cm
 			}
 		}
 	}
-	c.learnStop(err, cmds[:len(pre)+len(steps)], res.stdout, token, len(cmds))
 	if err != nil && len(steps) > 1 && wentOnAfter(err, steps, res.stdout, token, len(cmds)) && !c.goesOn.Swap(true) {
 		klog.InfoS("the RDS went on with a script after a command failed; from now on each command runs in an "+
 			"exec of its own, so that nothing runs after a failure it depends on", "err", err)

@@ -108,7 +108,6 @@ func (c *Client) runScript(ctx context.Context, steps, reads []Cmd) ([][]routero
 		klog.InfoS("the RDS went on with a script after a command failed; from now on each command runs in an "+
 			"exec of its own, so that nothing runs after a failure it depends on", "failed", steps[0].text, "err", err)
 	}
-	c.learnStop(err, steps, res.stdout, token, len(cmds))
 	if resumeAt >= 0 {
 		// RouterOS may stop at "no such item" for something already removed: that step is done, and the
 		// rest of the script runs again as a new one.
