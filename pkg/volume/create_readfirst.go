@@ -70,11 +70,15 @@ func (m *Manager) createReadingFirst(ctx context.Context, r CreateRequest, pi po
 		if errors.Is(runErr, rds.ErrUnavailable) {
 			// The outcome is unknown and so is what the name held before: nothing can be finished or undone
 			// from this answer. A read tells whether the script got to its end (the volume is there, as asked);
-			// otherwise the CO's retry reads the name's state again, in its own script.
-			if v, err := m.Get(ctx, r.ID); err == nil && compatible(v, r) == nil {
-				return v, true, nil
+			// without a disk, the CO's retry reads the name's state again, in its own script, and clears what
+			// this one left.
+			// When the id's disk is elsewhere, what this script may have added beside it goes now
+			// (decideName), not only on a retry that might never come.
+			st, err := m.readState(ctx, r.ID, r.Location, pi)
+			if err != nil || st.disk == nil {
+				return nil, true, runErr
 			}
-			return nil, true, runErr
+			return m.decideName(ctx, r, st)
 		}
 		// The script stopped at one of its reads, before any mutation: the caller reads the name's state and
 		// goes on from what the RDS has.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -172,9 +173,13 @@ func (m *Manager) decideName(ctx context.Context, r CreateRequest, st state) (*V
 	if st.disk != nil {
 		v, err := fromDisk(st.disk)
 		if err != nil {
+			m.dropLeftoverBeside(ctx, r, st)
 			return nil, true, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
 		}
 		if err := compatible(v, r); err != nil {
+			if v.Location != r.Location {
+				m.dropLeftoverBeside(ctx, r, st)
+			}
 			return nil, true, err
 		}
 		return v, true, nil
@@ -221,6 +226,24 @@ func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layou
 		klog.ErrorS(err, "could not remove the subvolume of a create whose name is taken", "volumeID", r.ID,
 			"location", r.Location.String())
 	}
+}
+
+// dropLeftoverBeside removes what an interrupted create of this id left in r.Location while the id's disk
+// is elsewhere (another base path, another tool's disk): the create answers AlreadyExists, and an earlier
+// one-exec create that lost its connection after `subvolume add` (create_readfirst.go) must not leave an
+// orphan. Only a directory /file print lists at the volume's own path is considered, and only in the
+// driver's shape (dropAddedSubvolume); where names print as leaves and the disk lives in a subvolume of the
+// same leaf, the listed subvolume may be the disk's, so it is never removed by that name: the directory's
+// own removal refuses a subvolume, loudly, instead.
+func (m *Manager) dropLeftoverBeside(ctx context.Context, r CreateRequest, st state) {
+	if !st.dir {
+		return
+	}
+	if st.subvolume != nil && !strings.Contains(strings.TrimPrefix(st.subvolume.Name, "/"), "/") &&
+		strings.HasSuffix(strings.TrimPrefix(st.disk.FilePath, "/"), "/"+r.ID+"/"+DiskFileName) {
+		st.subvolume = nil
+	}
+	m.dropAddedSubvolume(ctx, r, LayoutSubvolume, st)
 }
 
 type state struct {
