@@ -135,3 +135,41 @@ func TestCreateExecsPerDialect(t *testing.T) {
 		}
 	})
 }
+
+// A one-exec create of an id another tool's disk holds, whose connection drops after `subvolume add`, must
+// not leave that subvolume behind: it reads the state at once and removes it (found by the soak).
+func TestCreateOfATakenIDDroppedLeavesNothing(t *testing.T) {
+	for _, kind := range []rdssim.FaultKind{rdssim.FaultDropBefore, rdssim.FaultDropAfter} {
+		t.Run(string(kind), func(t *testing.T) {
+			forDialects(t, func(t *testing.T, d dialect) {
+				e := newEnv(t, d.cfg, false)
+				e.makeBase(t, e.loc)
+				e.makeBase(t, volume.Location{Pool: "pool", Dir: "other"})
+				c, err := rds.AddFileDisk(rds.FileDiskSpec{Slot: "pvc-x", FilePath: "pool/other/foreign.img", SizeBytes: volume.GiB,
+					NQN: "nqn.2010-01.org.example:foreign"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.raw(t, c)
+				ctx := context.Background()
+				if _, err := e.m.PoolFS(ctx, "pool"); err != nil {
+					t.Fatal(err)
+				}
+				before := e.poolSnapshot(t)
+				match := "/disk add"
+				if kind == rdssim.FaultDropAfter {
+					match = "subvolume/add"
+				}
+				e.sim.SetFaults(append(append([]rdssim.Fault{}, d.cfg.Faults...), rdssim.Fault{Kind: kind, Match: match, Count: 1})...)
+				_, err = e.m.Create(ctx, e.req("pvc-x", volume.GiB))
+				e.sim.SetFaults(d.cfg.Faults...)
+				if err == nil {
+					t.Fatal("the create of a taken id succeeded")
+				}
+				if after := e.poolSnapshot(t); !slices.Equal(before, after) {
+					t.Fatalf("the interrupted create changed the RDS (%v):\nbefore %q\nafter  %q", err, before, after)
+				}
+			})
+		})
+	}
+}
