@@ -67,10 +67,6 @@ type Client struct {
 	// goesOn is set once a script showed that this RDS goes on after a failed command: from then on every
 	// command is its own exec, so that no command runs after one it depends on has failed.
 	goesOn atomic.Bool
-	// onError is what this RDS does with a script after a failed command, once seen (readfirst.go):
-	// onErrorUnknown, onErrorStops or onErrorGoesOn. probe serialises the one exec that finds out.
-	onError atomic.Int32
-	probe   sync.Mutex
 }
 
 type conn struct {

@@ -70,10 +70,6 @@ func (m *Manager) poolInfo(ctx context.Context, mount string) (poolInfo, error) 
 			return poolInfo{}, fmt.Errorf("pool %q: %w", mount, err)
 		}
 		klog.V(2).InfoS("btrfs pool found", "mountPoint", mount, "slot", d.Slot, "label", pi.label)
-		if rf, ok := m.ros.(readFirstRunner); ok {
-			// Learned here, once per process, so that the first create is one exec too (create_readfirst.go).
-			rf.ScriptsStop(ctx)
-		}
 	}
 	m.pools.Store(mount, pi)
 	return pi, nil

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -49,11 +48,9 @@ type CreateRequest struct {
 	Port          int
 }
 
-// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
-// exec (plus a few, once per pool and process, to learn the pool): on a btrfs pool whose RDS stops a script
-// at a failed command, the state of the name is read inside the creating script, before its mutations
-// (create_readfirst.go); where scripts may go on after a failure, it is read in an exec of its own first
-// (checkName), then one script makes the volume.
+// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
+// execs (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool the state of
+// the name is read first (checkName), then one script makes the volume.
 func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
@@ -68,19 +65,10 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) 
 	}
 	layout := layoutOf(pi)
 	if layout == LayoutSubvolume {
-		if v, done, err := m.createReadingFirst(ctx, r, pi, size); done {
-			return v, err
-		}
 		if v, done, err := m.checkName(ctx, r, pi); done {
 			return v, err
 		}
 	}
-	return m.addThenConverge(ctx, r, pi, size, layout)
-}
-
-// addThenConverge runs the creating script once the name is known to be clear, and converges if it did not
-// finish.
-func (m *Manager) addThenConverge(ctx context.Context, r CreateRequest, pi poolInfo, size int64, layout Layout) (*Volume, error) {
 	v, err := m.add(ctx, r, pi, size, layout, true)
 	if err == nil || errors.Is(err, rds.ErrInvalid) {
 		return v, err
@@ -165,21 +153,12 @@ func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (
 	if err != nil {
 		return nil, true, err
 	}
-	return m.decideName(ctx, r, st)
-}
-
-// decideName is checkName's decision from the name's state as read before anything was added.
-func (m *Manager) decideName(ctx context.Context, r CreateRequest, st state) (*Volume, bool, error) {
 	if st.disk != nil {
 		v, err := fromDisk(st.disk)
 		if err != nil {
-			m.dropLeftoverBeside(ctx, r, st)
 			return nil, true, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
 		}
 		if err := compatible(v, r); err != nil {
-			if v.Location != r.Location {
-				m.dropLeftoverBeside(ctx, r, st)
-			}
 			return nil, true, err
 		}
 		return v, true, nil
@@ -228,24 +207,6 @@ func (m *Manager) dropAddedSubvolume(ctx context.Context, r CreateRequest, layou
 	}
 }
 
-// dropLeftoverBeside removes what an interrupted create of this id left in r.Location while the id's disk
-// is elsewhere (another base path, another tool's disk): the create answers AlreadyExists, and an earlier
-// one-exec create that lost its connection after `subvolume add` (create_readfirst.go) must not leave an
-// orphan. Only a directory /file print lists at the volume's own path is considered, and only in the
-// driver's shape (dropAddedSubvolume); where names print as leaves and the disk lives in a subvolume of the
-// same leaf, the listed subvolume may be the disk's, so it is never removed by that name: the directory's
-// own removal refuses a subvolume, loudly, instead.
-func (m *Manager) dropLeftoverBeside(ctx context.Context, r CreateRequest, st state) {
-	if !st.dir {
-		return
-	}
-	if st.subvolume != nil && !strings.Contains(strings.TrimPrefix(st.subvolume.Name, "/"), "/") &&
-		strings.HasSuffix(strings.TrimPrefix(st.disk.FilePath, "/"), "/"+r.ID+"/"+DiskFileName) {
-		st.subvolume = nil
-	}
-	m.dropAddedSubvolume(ctx, r, LayoutSubvolume, st)
-}
-
 type state struct {
 	disk      *rds.Disk
 	subvolume *rds.Subvolume // the volume's subvolume, as listed
@@ -261,19 +222,6 @@ type state struct {
 
 // readState reads the disk for id and, on a btrfs pool, its subvolume and the subvolume's directory, in one exec.
 func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poolInfo) (state, error) {
-	reads, err := stateReads(id, loc, pi)
-	if err != nil {
-		return state{}, err
-	}
-	out, err := m.ros.Run(ctx, nil, reads...)
-	if err != nil {
-		return state{}, err
-	}
-	return stateFrom(out, loc, pi, id)
-}
-
-// stateReads are readState's reads: the disk for id and, on a btrfs pool, its subvolume listing and directory.
-func stateReads(id string, loc Location, pi poolInfo) ([]rds.Cmd, error) {
 	reads := make([]rds.Cmd, 0, 3)
 	add := func(c rds.Cmd, err error) error {
 		reads = append(reads, c)
@@ -283,11 +231,13 @@ func stateReads(id string, loc Location, pi poolInfo) ([]rds.Cmd, error) {
 	if layoutOf(pi) == LayoutSubvolume {
 		errs = append(errs, add(listSubvolumes(id)), add(rds.PrintFiles(rds.Eq("name", subvolumeDir(loc.Pool, loc.SubvolumeName(id))))))
 	}
-	return reads, errors.Join(errs...)
-}
-
-// stateFrom parses the answers of stateReads.
-func stateFrom(out [][]routeros.Item, loc Location, pi poolInfo, id string) (state, error) {
+	if err := errors.Join(errs...); err != nil {
+		return state{}, err
+	}
+	out, err := m.ros.Run(ctx, nil, reads...)
+	if err != nil {
+		return state{}, err
+	}
 	var st state
 	disks, err := rds.DisksFrom(out[0])
 	if err != nil {
