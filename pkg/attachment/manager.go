@@ -30,6 +30,8 @@ import (
 
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 )
 
 // DefaultMigrationWindow is how long two nodes may hold a volume before the manager warns.
@@ -240,8 +242,11 @@ const (
 // Attach records that node holds volumeID in the given mode, or returns a *ConflictError when
 // the volume's mode allows no more holders. Attaching a node that already holds the volume
 // succeeds without change. When the volume's PV is known its mode counts too: the stricter of
-// the PV's mode and the requested one decides.
+// the PV's mode and the requested one decides. node may be a CSI node id in either form of
+// pkg/nodeid ("name" or "name,<host NQN>"): both are the node called name, as in
+// VolumeAttachment.spec.nodeName.
 func (m *Manager) Attach(volumeID, node string, mode Mode) error {
+	node = nodeid.Name(node)
 	if volumeID == "" || node == "" {
 		return fmt.Errorf("attach needs a volume id and a node, got volume %q node %q", volumeID, node)
 	}
@@ -285,9 +290,11 @@ func (m *Manager) Attach(volumeID, node string, mode Mode) error {
 	return err
 }
 
-// Detach records that node no longer holds volumeID. Unknown volumes and nodes are fine
+// Detach records that node (a node id in either form, as for Attach) no longer holds volumeID.
+// Unknown volumes and nodes are fine
 // (ControllerUnpublish is idempotent).
 func (m *Manager) Detach(volumeID, node string) {
+	node = nodeid.Name(node)
 	var evs []event
 	func() {
 		m.mu.Lock()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/node"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 	"github.com/rds-csi/rds-csi/pkg/volume"
@@ -56,6 +57,9 @@ type Options struct {
 	DriverName      string
 	Version         string
 	NodeID          string
+	// HostNQN is this node's NVMe host NQN (/etc/nvme/hostnqn); NodeGetInfo reports it with the node name
+	// (pkg/nodeid) so that the controller can restrict a volume's export to it. "" reports the bare name.
+	HostNQN         string
 	DefaultLocation volume.Location // base path when a StorageClass names none
 	NVMeAddress     string          // data-plane address put into volume contexts
 	NVMePort        int
@@ -143,6 +147,17 @@ func New(opts Options, deps Deps) (*Driver, error) {
 	}
 	if opts.Mode.RunsNode() && deps.Node == nil {
 		return nil, fmt.Errorf("node mode needs the node service (an NVMe initiator and a mounter)")
+	}
+	if strings.Contains(opts.NodeID, ",") {
+		return nil, fmt.Errorf("node id %q holds a ',': a node id is the Kubernetes node name", opts.NodeID)
+	}
+	if opts.Mode.RunsNode() {
+		if id, dropped := nodeid.Format(opts.NodeID, opts.HostNQN); dropped != "" {
+			klog.InfoS("node id without a host NQN: volumes with hostAccessControl cannot be published to this node",
+				"nodeID", id, "reason", dropped)
+		} else {
+			klog.InfoS("node id carries the host NQN", "nodeID", id)
+		}
 	}
 	if opts.NVMePort == 0 {
 		opts.NVMePort = nvme.DefaultPort

@@ -7,6 +7,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 )
 
 // Attachments is what the controller needs from the attachment manager (pkg/attachment).
@@ -86,6 +87,7 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 }
 
 func (d *Driver) checkNode(ctx context.Context, node string) error {
+	node = nodeid.Name(node)
 	if d.nodes == nil {
 		if node != d.opts.NodeID {
 			return toStatus(errorOf(errUnknownNode, "node %q is not known (without Kubernetes the only node is %q)", node, d.opts.NodeID))
