@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -46,6 +47,9 @@ type CreateRequest struct {
 	LimitBytes    int64
 	Location      Location
 	Port          int
+	// AllowedHosts, when not empty, restrict the new volume's export from the start (hostaccess.go):
+	// NoHost for a volume under host access control that no node holds yet.
+	AllowedHosts []string
 }
 
 // Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
@@ -89,6 +93,7 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, pi poolInfo, size in
 	}
 	add, err := rds.AddFileDisk(rds.FileDiskSpec{
 		Slot: r.ID, FilePath: r.Location.FilePath(r.ID, layout), SizeBytes: size, NQN: NQN(r.ID), Port: r.Port,
+		AllowedHosts: r.AllowedHosts,
 	})
 	if err != nil {
 		return nil, err
@@ -439,6 +444,9 @@ func checkCreated(v *Volume, r CreateRequest, size int64) error {
 		return fmt.Errorf("volume %q was created with %d bytes, %d asked: %w", r.ID, v.SizeBytes, size, ErrIncomplete)
 	case !v.Exported:
 		return fmt.Errorf("volume %q was created but is not exported over NVMe/TCP: %w", r.ID, ErrIncomplete)
+	case len(r.AllowedHosts) > 0 && !sameHosts(v.AllowedHosts(), r.AllowedHosts):
+		return fmt.Errorf("volume %q was created, but the RDS shows its export allowed to %q, not %q: %w", r.ID,
+			v.AllowHostName, strings.Join(r.AllowedHosts, ","), ErrHostAccessUnsupported)
 	}
 	return nil
 }

@@ -246,7 +246,7 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo,
 	// The disk takes the file at the size it has; a larger request is a resize after, so the add never asks
 	// the RDS to change a file it did not make.
 	add(rds.AddFileDisk(rds.FileDiskSpec{Slot: r.ID, FilePath: r.Location.FilePath(r.ID, LayoutSubvolume),
-		SizeBytes: o.sizeBytes, NQN: NQN(r.ID), Port: r.Port}))
+		SizeBytes: o.sizeBytes, NQN: NQN(r.ID), Port: r.Port, AllowedHosts: r.AllowedHosts}))
 	if size > o.sizeBytes {
 		add(rds.SetDiskSize(r.ID, size))
 	}
