@@ -45,7 +45,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	defer release()
 	v, err := d.volumes.Create(ctx, volume.CreateRequest{
 		ID: name, RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
-		Location: p.location, Port: p.nvmePort,
+		Location: p.location, Port: p.nvmePort, AllowedHosts: p.allowedAtCreate(),
 	})
 	if err != nil {
 		return nil, toStatus(err)

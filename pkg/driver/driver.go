@@ -72,6 +72,9 @@ type Volumes interface {
 	Delete(ctx context.Context, id string, defaultLoc volume.Location) error
 	Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*volume.Volume, error)
 	Get(ctx context.Context, id string) (*volume.Volume, error)
+	// SetAllowedHosts restricts the volume's export to host NQNs, read back (volume.ErrHostAccessUnsupported
+	// when the RDS does not take it).
+	SetAllowedHosts(ctx context.Context, id string, hosts []string) (*volume.Volume, error)
 	Health(ctx context.Context, id string) (*volume.Volume, string, error)
 	// Page is one page of a walk that reads the RDS once (a token it did not give out: volume.ErrBadToken).
 	Page(ctx context.Context, token string, maxEntries int) ([]volume.Volume, string, error)

@@ -46,6 +46,7 @@ var errorCodes = []struct {
 	{volume.ErrBadToken, codes.Aborted},
 	{errUnknownNode, codes.NotFound},
 	{errNodeCheck, codes.Unavailable},
+	{errNoHostNQN, codes.FailedPrecondition},
 
 	// Controller: pkg/volume over pkg/rds, and the attachment rules.
 	{volume.ErrNotFound, codes.NotFound},
@@ -57,6 +58,7 @@ var errorCodes = []struct {
 	{volume.ErrNoPool, codes.InvalidArgument}, // wraps rds.ErrInvalid
 	{rds.ErrInvalid, codes.InvalidArgument},
 	{volume.ErrNotOwned, codes.FailedPrecondition},
+	{volume.ErrHostAccessUnsupported, codes.FailedPrecondition},
 	// A host key that changed under a running driver: retrying never mends it, an admin must look.
 	{rds.ErrHostKeyMismatch, codes.FailedPrecondition},
 	{volume.ErrUnsupported, codes.FailedPrecondition},
@@ -109,6 +111,9 @@ var (
 	errUnknownNode = errors.New("node is not known")
 	// errNodeCheck: whether the node exists could not be asked (the Kubernetes API did not answer).
 	errNodeCheck = errors.New("cannot check the node")
+	// errNoHostNQN: a volume under host access control published to a node whose node id carries no host
+	// NQN (an older node plugin, or no /etc/nvme/hostnqn): its export cannot name the node.
+	errNoHostNQN = errors.New("the node did not report its NVMe host NQN")
 )
 
 func invalid(format string, args ...any) error {

@@ -41,6 +41,10 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	if err := checkCapability(c); err != nil {
 		return nil, invalid("unsupported volume capability: %v", err)
 	}
+	hostNQN, err := publishHostNQN(req.GetVolumeContext(), node)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	if err := d.checkNode(ctx, node); err != nil {
 		return nil, err
 	}
@@ -53,8 +57,17 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	held := d.holds(id, node)
 	if err := d.attach.Attach(id, node, attachMode(c)); err != nil {
 		return nil, toStatus(err)
+	}
+	if hostNQN != "" {
+		if err := d.allowOnPublish(ctx, v, node, hostNQN); err != nil {
+			if !held {
+				d.attach.Detach(id, node) // the node does not hold a volume it cannot reach
+			}
+			return nil, toStatus(err)
+		}
 	}
 	addr := req.GetVolumeContext()[paramNVMeAddress]
 	if addr == "" {
@@ -82,6 +95,9 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 	}
 	for _, n := range nodes {
 		d.attach.Detach(id, n)
+	}
+	if err := d.revokeOnUnpublish(ctx, id, req.GetNodeId()); err != nil {
+		return nil, toStatus(err)
 	}
 	return &csi.ControllerUnpublishVolumeResponse{}, nil
 }
