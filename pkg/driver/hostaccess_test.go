@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -155,4 +156,28 @@ func TestHostAccessParameter(t *testing.T) {
 	}
 	_, err := e.d.ControllerPublishVolume(context.Background(), publishTo("pvc-bad", "node-a,garbage", fsRWO, hostAccess))
 	wantCode(t, err, codes.InvalidArgument, "host NQN")
+}
+
+// TestNodeInfoCarriesTheHostNQN: the node plugin reports "name,<host NQN>" when it has a valid host NQN,
+// and the bare name otherwise (an invalid NQN, or a node id Kubernetes would refuse as too long).
+func TestNodeInfoCarriesTheHostNQN(t *testing.T) {
+	long := strings.Repeat("n", 150)
+	for _, tc := range []struct{ name, host, want string }{
+		{"node-a", hostNQNA, "node-a," + hostNQNA},
+		{"node-a", "", "node-a"},
+		{"node-a", "garbage", "node-a"},
+		{long, hostNQNA, long},
+	} {
+		d, err := New(Options{Mode: ModeNode, DriverName: DefaultDriverName, NodeID: tc.name, HostNQN: tc.host}, Deps{Node: &fakeNode{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := d.NodeGetInfo(context.Background(), &csi.NodeGetInfoRequest{})
+		if err != nil || info.GetNodeId() != tc.want {
+			t.Errorf("node %q host %q: NodeGetInfo %q, %v; want %q", tc.name, tc.host, info.GetNodeId(), err, tc.want)
+		}
+	}
+	if _, err := New(Options{Mode: ModeNode, DriverName: DefaultDriverName, NodeID: "a,b"}, Deps{Node: &fakeNode{}}); err == nil {
+		t.Error("a node name with ',' was accepted")
+	}
 }
