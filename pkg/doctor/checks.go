@@ -32,6 +32,9 @@ type Adaptation struct {
 	// SubvolumeNames is how a subvolume's name prints and matches ("leaf", "path" or "both"), and
 	// SubvolumeParent what parent= takes ("leaf" or "path"); empty until the subvolume check has run.
 	SubvolumeNames, SubvolumeParent string
+	// HostAccess says what the host-access check found about nvme-tcp-server-allow-host-name; empty until
+	// it has run.
+	HostAccess string
 }
 
 func (a Adaptation) lines() []string {
@@ -66,6 +69,9 @@ func (a Adaptation) lines() []string {
 	}
 	if a.SubvolumeParent != "" {
 		out = append(out, "subvolume parent= takes the "+a.SubvolumeParent)
+	}
+	if a.HostAccess != "" {
+		out = append(out, "host access control: "+a.HostAccess)
 	}
 	return out
 }
