@@ -53,10 +53,10 @@ func (m Mode) RunsNode() bool { return m == ModeNode || m == ModeAll }
 
 // Options are the driver's settings.
 type Options struct {
-	Mode            Mode
-	DriverName      string
-	Version         string
-	NodeID          string
+	Mode       Mode
+	DriverName string
+	Version    string
+	NodeID     string
 	// HostNQN is this node's NVMe host NQN (/etc/nvme/hostnqn); NodeGetInfo reports it with the node name
 	// (pkg/nodeid) so that the controller can restrict a volume's export to it. "" reports the bare name.
 	HostNQN         string
