@@ -3,8 +3,10 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +14,10 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/rds-csi/rds-csi/internal/testenv"
 	"github.com/rds-csi/rds-csi/pkg/nodeid"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
+	"github.com/rds-csi/rds-csi/pkg/rdssim"
 )
 
 // otherHostNQN is a second initiator on the storage network: a host the volume was never published to.
@@ -136,4 +140,75 @@ func TestHostAccessControl(t *testing.T) {
 	waitForNoController(t, v.nqn, 3*time.Second)
 	unpublish()
 	v.delete(t)
+}
+
+// TestNVMetAllowedHostsOnTheKernel proves the simulator's mapping of nvme-tcp-server-allow-host-name onto
+// the real kernel target, without the driver: with two hosts allowed (a live migration's window) both
+// connect and a third is refused; with one left, the other is refused; with none, any host connects; and
+// Unexport leaves no host entry behind.
+func TestNVMetAllowedHostsOnTheKernel(t *testing.T) {
+	if skipReason != "" {
+		testenv.Missing(t, skipReason)
+	}
+	const (
+		nqn  = "nqn.2026-01.io.rds-csi.e2e:nvmet-hosts"
+		port = 4431
+		a    = "nqn.2014-08.org.nvmexpress:uuid:0be40000-e2e0-4e2e-9000-00000000000a"
+		b    = "nqn.2014-08.org.nvmexpress:uuid:0be40000-e2e0-4e2e-9000-00000000000b"
+	)
+	if err := os.MkdirAll(*workDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(*workDir, "nvmet-hosts.img")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(file)
+	if err := os.Truncate(file, 64*mib); err != nil {
+		t.Fatal(err)
+	}
+	exp := rdssim.NewNVMet(nvmetRoot, dataAddress)
+	defer func() { _ = exp.Unexport(nqn) }()
+	try := func(host string) error {
+		id := "0be40000-e2e0-4e2e-9000-0000000000" + host[len(host)-2:]
+		out, err := exec.Command("nvme", "connect", "-t", "tcp", "-a", dataAddress, "-s", strconv.Itoa(port), "-n", nqn,
+			"--hostnqn="+host, "--hostid="+id).CombinedOutput()
+		if err == nil {
+			waitForDevice(t, nqn, 20*time.Second)
+			nvmeCLI(t, "disconnect", "-n", nqn)
+			waitForNoController(t, nqn, 15*time.Second)
+			return nil
+		}
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	expect := func(hosts []string, admitted, refused []string) {
+		t.Helper()
+		if err := exp.Export(nqn, port, file, hosts); err != nil {
+			t.Fatalf("Export with hosts %v: %v", hosts, err)
+		}
+		for _, h := range admitted {
+			if err := try(h); err != nil {
+				t.Fatalf("allowed %v: %s refused: %v", hosts, h, err)
+			}
+		}
+		for _, h := range refused {
+			if err := try(h); err == nil {
+				t.Fatalf("allowed %v: %s connected", hosts, h)
+			} else {
+				t.Logf("allowed %v: %s refused: %v", hosts, h, err)
+			}
+		}
+	}
+	expect([]string{a, b}, []string{a, b}, []string{otherHostNQN})
+	expect([]string{b}, []string{b}, []string{a})
+	expect(nil, []string{a, otherHostNQN}, nil)
+	expect([]string{a}, []string{a}, []string{b})
+	if err := exp.Unexport(nqn); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"subsystems/" + nqn, "hosts/" + a, "hosts/" + b} {
+		if _, err := os.Lstat(filepath.Join(nvmetRoot, p)); !os.IsNotExist(err) {
+			t.Errorf("after Unexport %s is still in configfs (%v)", p, err)
+		}
+	}
 }
