@@ -88,7 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
 		"(a failing exec exiting 0 is --fault exit-zero)")
 	allowHost := fs.String("allow-host-name", "list", "how nvme-tcp-server-allow-host-name restricts an export: list "+
-		"(comma-separated host NQNs), single (the whole value is one host NQN) or ignored (UNVERIFIED which the real box does)")
+		"(comma-separated host NQNs), single (the whole value is one host NQN), ignored (restricts nothing) or absent "+
+		"(no such property; UNVERIFIED which the real box does)")
 	fs.StringVar(&cfg.System.Version, "routeros-version", rdssim.DefaultRouterOSVersion, "RouterOS version /system resource print shows")
 	roseStorage := fs.String("rose-storage", "installed", "the rose-storage package: installed, disabled, available or missing")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay charged once per exec: the network round trip, e.g. 30ms")

@@ -121,6 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if adapt.OneCommandPerExec {
 			client.SendOneCommandPerExec()
 		}
+		opts.HostAccessRefused = adapt.HostAccessRefused
 		if opts.NVMeAddress == "" {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
 		}

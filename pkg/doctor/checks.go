@@ -35,6 +35,9 @@ type Adaptation struct {
 	// HostAccess says what the host-access check found about nvme-tcp-server-allow-host-name; empty until
 	// it has run.
 	HostAccess string
+	// HostAccessRefused: the allow-host-name check saw the RDS refuse the property, so volumes with
+	// hostAccessControl cannot work (the driver refuses them with FailedPrecondition).
+	HostAccessRefused bool
 }
 
 func (a Adaptation) lines() []string {
@@ -70,7 +73,11 @@ func (a Adaptation) lines() []string {
 	if a.SubvolumeParent != "" {
 		out = append(out, "subvolume parent= takes the "+a.SubvolumeParent)
 	}
-	if a.HostAccess != "" {
+	switch {
+	case a.HostAccessRefused:
+		out = append(out, "host access control: the RDS does not know nvme-tcp-server-allow-host-name; "+
+			"volumes with hostAccessControl are refused")
+	case a.HostAccess != "":
 		out = append(out, "host access control: "+a.HostAccess)
 	}
 	return out
@@ -94,12 +101,13 @@ func printAdaptation(w io.Writer, r *Report) {
 // readOnlyChecks run the checks that change nothing on the RDS.
 func (r *runner) readOnlyChecks(ctx context.Context) {
 	if c := r.done(ctx, r.checkSSH(ctx)); c.Status != Pass && c.Status != Warn {
-		for _, n := range []string{"routeros", "rose-storage", "pool", "script"} {
+		for _, n := range []string{"routeros", "rose-storage", "pool", "script", "allow-host-name"} {
 			r.skip(n, "needs ssh")
 		}
 		return
 	}
-	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript} {
+	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript,
+		r.checkAllowHostProperty} {
 		if r.interrupted(ctx) {
 			return
 		}

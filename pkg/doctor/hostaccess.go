@@ -36,6 +36,34 @@ func (NVMeCLI) TryConnect(ctx context.Context, addr string, port int, nqn, hostN
 	return nil
 }
 
+// checkAllowHostProperty is the read-only part, run at every controller start: a listing filtered on
+// nvme-tcp-server-allow-host-name by a value nothing has. RouterOS refuses a where on a property its /disk
+// menu does not have (UNVERIFIED: sim --allow-host-name absent); an empty listing says the box knows it.
+// Whether the box honours it, only the host-access check (and an initiator) can tell.
+func (r *runner) checkAllowHostProperty(ctx context.Context) Check {
+	c := Check{Name: "allow-host-name",
+		Hint: "keep hostAccessControl off in StorageClasses (the default): publishes of such volumes fail with FailedPrecondition"}
+	cmd, err := rds.PrintDisks(rds.Eq(rds.AllowHostKey, "nqn.2000-02.io.srvlab.rds-csi:"+r.id+"-probe"))
+	if err != nil {
+		c.Status, c.Summary = Warn, err.Error()
+		return c
+	}
+	x := r.exec(ctx, &c, "where", cmd.String())
+	if x.Err != nil {
+		c.Status, c.Summary = Warn, "the listing could not be run: "+x.Err.Error()
+		return c
+	}
+	if _, why := detailItems(x); why != "" {
+		r.report.Adaptation.HostAccessRefused = true
+		c.Status, c.Summary = Warn, "the RDS does not know "+rds.AllowHostKey+" (a listing filtered on it failed: "+why+
+			"): volumes with hostAccessControl cannot be published"
+		return c
+	}
+	c.Status, c.Summary = Pass, "the RDS knows "+rds.AllowHostKey+" (a listing filtered on it ran); whether it "+
+		"enforces it: the host-access check of `rds-csi doctor --nvme-connect`"
+	return c
+}
+
 // checkHostAccess is the check behind the StorageClass parameter hostAccessControl: on a scratch disk,
 // is nvme-tcp-server-allow-host-name taken at /disk add and /disk set and printed back, does a
 // comma-separated list print back (the two nodes of a live migration), and, with a Connector, does the
@@ -149,9 +177,13 @@ func (r *runner) tryHosts(ctx context.Context, c *Check, nqn string, port int, h
 		if err != nil {
 			res = "refused: " + err.Error()
 		}
-		c.Exchanges = append(c.Exchanges, Exchange{Label: c.Name + "-connect", Script: fmt.Sprintf(
+		x := Exchange{Label: c.Name + "-connect", Script: fmt.Sprintf(
 			"(initiator) nvme connect -t tcp -a %s -s %d -n %s --hostnqn=%s", addr, port, nqn, host),
-			Out: rds.RawOutput{Stdout: res, ExitStatus: -1}})
+			Out: rds.RawOutput{Stdout: res, ExitStatus: -1}}
+		if r.capture != nil {
+			r.capture.write(x)
+		}
+		c.Exchanges = append(c.Exchanges, x)
 		return err
 	}
 	if err := try(hostB); err == nil {

@@ -63,6 +63,7 @@ func TestDoctorHostAccess(t *testing.T) {
 		{"list", rdssim.AllowHostList, true, "PASS host-access: nvme-tcp-server-allow-host-name is accepted at /disk add and /disk set and printed back; enforced: a host NQN it does not name was refused, the one it names connected, and both of a comma-separated list connect"},
 		{"single", rdssim.AllowHostSingle, true, "WARN host-access: nvme-tcp-server-allow-host-name is accepted at /disk add and /disk set and printed back; enforced for one host NQN, but with two listed the second was refused"},
 		{"ignored", rdssim.AllowHostIgnored, true, "WARN host-access: nvme-tcp-server-allow-host-name is accepted at /disk add and /disk set and printed back; NOT ENFORCED"},
+		{"absent", rdssim.AllowHostAbsent, true, "WARN allow-host-name: the RDS does not know nvme-tcp-server-allow-host-name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			model := &targetModel{}
@@ -78,10 +79,28 @@ func TestDoctorHostAccess(t *testing.T) {
 			if !strings.Contains(out, "\n"+tc.line) {
 				t.Errorf("the report lacks %q:\n%s", tc.line, out)
 			}
+			if tc.form == rdssim.AllowHostAbsent && !strings.Contains(out, "\nSKIP host-access: the RDS does not know") {
+				t.Errorf("host-access ran on a box without the property:\n%s", out)
+			}
 			if !strings.Contains(out, "host access control: ") {
 				t.Errorf("the adaptation does not say what host access control does:\n%s", out)
 			}
 			assertNothingLeft(t, sim)
 		})
+	}
+}
+
+// TestStartupRecordsTheAllowHostProperty: the controller's read-only start-up checks tell a box that does
+// not know nvme-tcp-server-allow-host-name, and do not fail on it.
+func TestStartupRecordsTheAllowHostProperty(t *testing.T) {
+	for form, refused := range map[rdssim.AllowHostForm]bool{rdssim.AllowHostList: false, rdssim.AllowHostAbsent: true} {
+		sim := prepared(t, rdssim.Config{AllowHostName: form})
+		ad, err := StartupCheck(context.Background(), newClient(t, sim), location(t, "pool/k8s"))
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		if ad.HostAccessRefused != refused {
+			t.Errorf("%s: HostAccessRefused %v, want %v", form, ad.HostAccessRefused, refused)
+		}
 	}
 }

@@ -54,9 +54,12 @@ func (r *runner) scratchChecks(ctx context.Context) {
 	if r.interrupted(ctx) {
 		return
 	}
-	if c := r.done(ctx, r.checkDisk(ctx)); c.Status != Pass {
+	switch c := r.done(ctx, r.checkDisk(ctx)); {
+	case c.Status != Pass:
 		r.skip("host-access", "needs disk")
-	} else if !r.interrupted(ctx) {
+	case r.report.Adaptation.HostAccessRefused:
+		r.skip("host-access", "the RDS does not know nvme-tcp-server-allow-host-name (check allow-host-name)")
+	case !r.interrupted(ctx):
 		r.done(ctx, r.checkHostAccess(ctx))
 	}
 	r.interrupted(ctx)

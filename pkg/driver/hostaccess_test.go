@@ -181,3 +181,34 @@ func TestNodeInfoCarriesTheHostNQN(t *testing.T) {
 		t.Error("a node name with ',' was accepted")
 	}
 }
+
+// TestHostAccessOnABoxWithoutIt: when the start-up check found that the RDS does not know the property,
+// volumes with hostAccessControl are refused with FailedPrecondition saying so, at create and at publish;
+// others work.
+func TestHostAccessOnABoxWithoutIt(t *testing.T) {
+	e := newControllerEnv(t, rdssim.Config{AllowHostName: rdssim.AllowHostAbsent})
+	e.d.opts.HostAccessRefused = true
+	ctx := context.Background()
+	_, err := e.d.CreateVolume(ctx, createReq("pvc-acl", hostAccess))
+	wantCode(t, err, codes.FailedPrecondition, "does not know nvme-tcp-server-allow-host-name")
+	r, err := e.d.CreateVolume(ctx, createReq("pvc-open", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.d.ControllerPublishVolume(ctx, publishTo("pvc-open", "node-a,"+hostNQNA, fsRWO, hostAccess))
+	wantCode(t, err, codes.FailedPrecondition, "hostAccessControl")
+	if _, err := e.d.ControllerPublishVolume(ctx, publishTo("pvc-open", "node-a,"+hostNQNA, fsRWO, r.GetVolume().GetVolumeContext())); err != nil {
+		t.Fatal(err)
+	}
+	unpublish(t, e, "pvc-open", "node-a,"+hostNQNA)
+}
+
+// TestHostAccessUnknownToTheBox: without the start-up check's verdict, a box that refuses the property
+// at create fails clearly rather than leaving an open export.
+func TestHostAccessUnknownToTheBox(t *testing.T) {
+	e := newControllerEnv(t, rdssim.Config{AllowHostName: rdssim.AllowHostAbsent})
+	_, err := e.d.CreateVolume(context.Background(), createReq("pvc-acl", hostAccess))
+	wantCode(t, err, codes.FailedPrecondition, "nvme-tcp-server-allow-host-name")
+	t.Logf("refused with %v", err)
+	nothingOfVolume(t, e.sim, "pvc-acl")
+}

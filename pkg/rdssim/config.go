@@ -91,22 +91,25 @@ const (
 	AllowHostSingle AllowHostForm = "single"
 	// AllowHostIgnored: the property is stored and printed but does not restrict anything.
 	AllowHostIgnored AllowHostForm = "ignored"
+	// AllowHostAbsent: the firmware has no such property: it is not printed, and add, set and where refuse
+	// it as an unknown argument.
+	AllowHostAbsent AllowHostForm = "absent"
 )
 
 // ParseAllowHostForm checks a --allow-host-name value.
 func ParseAllowHostForm(s string) (AllowHostForm, error) {
 	switch f := AllowHostForm(s); f {
-	case AllowHostList, AllowHostSingle, AllowHostIgnored:
+	case AllowHostList, AllowHostSingle, AllowHostIgnored, AllowHostAbsent:
 		return f, nil
 	case "":
 		return AllowHostList, nil
 	}
-	return "", fmt.Errorf("allow-host-name form %q is not one of list, single, ignored", s)
+	return "", fmt.Errorf("allow-host-name form %q is not one of list, single, ignored, absent", s)
 }
 
 // hosts returns the host NQNs an export with allow-host-name value v admits, nil for any host.
 func (f AllowHostForm) hosts(v string) []string {
-	if v == "" || f == AllowHostIgnored {
+	if v == "" || f == AllowHostIgnored || f == AllowHostAbsent {
 		return nil
 	}
 	if f == AllowHostSingle {

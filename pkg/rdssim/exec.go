@@ -55,7 +55,7 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 		_, err := io.WriteString(out, text)
 		return err
 	}
-	stmts, err := parseScript(script)
+	stmts, err := parseScriptIn(script, s.menus())
 	if err != nil {
 		s.record(user, strings.TrimSpace(script), false)
 		s.logf("rds-sim: rejected user=%s %s: %s", user, logText(script), err)

@@ -190,3 +190,19 @@ func buildMenus() *menu {
 	addSystemMenus(root) // system.go
 	return root
 }
+
+// menus is the menu tree of this simulator: without nvme-tcp-server-allow-host-name on a box that does not
+// have the property (AllowHostAbsent).
+func (s *Simulator) menus() *menu {
+	root := buildMenus()
+	if s.cfg.AllowHostName == AllowHostAbsent {
+		disk := root.children["disk"]
+		delete(disk.props, allowHostProp)
+		for _, c := range disk.commands {
+			delete(c.named, allowHostProp)
+		}
+	}
+	return root
+}
+
+const allowHostProp = "nvme-tcp-server-allow-host-name"

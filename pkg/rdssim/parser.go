@@ -33,12 +33,15 @@ type parser struct {
 
 // parseScript parses a whole script. Any error means nothing may run, which
 // is how RouterOS treats a script it cannot parse.
-func parseScript(src string) ([]*statement, error) {
+func parseScript(src string) ([]*statement, error) { return parseScriptIn(src, buildMenus()) }
+
+// parseScriptIn parses a script against the menu tree root (buildMenus, or a variant of it).
+func parseScriptIn(src string, root *menu) ([]*statement, error) {
 	toks, err := lex(src)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{src: src, root: buildMenus()}
+	p := &parser{src: src, root: root}
 	cur := p.root
 	var out []*statement
 	start, depth := 0, 0

@@ -43,6 +43,16 @@ func (m *Manager) SetAllowedHosts(ctx context.Context, id string, hosts []string
 	return v, nil
 }
 
+// hostAccessError tells a create with AllowedHosts that RouterOS refused as malformed for what it most
+// likely is: a box without the property (ErrHostAccessUnsupported, a FailedPrecondition, not a bug).
+func hostAccessError(r CreateRequest, err error) error {
+	if err == nil || len(r.AllowedHosts) == 0 || !errors.Is(err, rds.ErrProtocol) || !isCommandError(err) ||
+		errors.Is(err, ErrHostAccessUnsupported) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrHostAccessUnsupported, err)
+}
+
 func isCommandError(err error) bool {
 	var ce *rds.CommandError
 	return errors.As(err, &ce)

@@ -55,7 +55,8 @@ type CreateRequest struct {
 // Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
 // execs (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool the state of
 // the name is read first (checkName), then one script makes the volume.
-func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
+func (m *Manager) Create(ctx context.Context, r CreateRequest) (_ *Volume, err error) {
+	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
 	}

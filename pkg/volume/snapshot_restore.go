@@ -73,7 +73,8 @@ func (e scriptError) Unwrap() error { return e.error }
 // step finishes the volume; a pool too full for it is left as it was.
 //
 // It costs two execs: one read (the new volume's disk and subvolume and the source), one script.
-func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (*Volume, error) {
+func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (_ *Volume, err error) {
+	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
 	}
