@@ -139,6 +139,11 @@ func TestHostAccessOff(t *testing.T) {
 		}
 	}
 	wantAllowed(t, e, "pvc-open")
+	// published_node_ids are the node id as CSINode has it: the external-attacher compares them exactly.
+	g, err := e.d.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: "pvc-open"})
+	if err != nil || !reflect.DeepEqual(g.GetStatus().GetPublishedNodeIds(), []string{"node-a," + hostNQNA}) {
+		t.Fatalf("ControllerGetVolume published nodes %v, %v", g.GetStatus().GetPublishedNodeIds(), err)
+	}
 	unpublish(t, e, "pvc-open", "node-a,"+hostNQNA)
 	if h := e.d.attach.Holders("pvc-open"); h != nil {
 		t.Fatalf("holders after unpublish: %v", h)

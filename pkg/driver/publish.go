@@ -15,6 +15,8 @@ type Attachments interface {
 	Attach(volumeID, node string, mode attachment.Mode) error
 	Detach(volumeID, node string)
 	Holders(volumeID string) []string
+	// PublishedNodeIDs are the holders' CSI node ids (as CSINode has them), for published_node_ids.
+	PublishedNodeIDs(volumeID string) []string
 }
 
 // Nodes tells whether a node exists (the Kubernetes Node object). Without Kubernetes only the driver's own
