@@ -121,11 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 		if adapt.OneCommandPerExec {
 			client.SendOneCommandPerExec()
 		}
-		opts.HostAccessRefused = adapt.HostAccessRefused
 		if opts.NVMeAddress == "" {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
 		}
 		volumes = volume.NewManager(client)
+		volumes.SetHostAccess(!adapt.HostAccessRefused)
 		if cfg.Mode.RunsController() {
 			deps.Volumes, deps.Prober = volumes, client
 			attachments := driver.NewAttachments(attachment.Options{MigrationWindow: cfg.MigrationWindow}, metrics)

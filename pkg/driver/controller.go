@@ -38,9 +38,6 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	if p.hostAccess && d.opts.HostAccessRefused {
-		return nil, toStatus(errHostAccessRefused())
-	}
 	release, err := d.guard.acquire(name)
 	if err != nil {
 		return nil, toStatus(err)

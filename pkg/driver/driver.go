@@ -60,9 +60,6 @@ type Options struct {
 	// HostNQN is this node's NVMe host NQN (/etc/nvme/hostnqn); NodeGetInfo reports it with the node name
 	// (pkg/nodeid) so that the controller can restrict a volume's export to it. "" reports the bare name.
 	HostNQN string
-	// HostAccessRefused: the start-up check saw the RDS refuse nvme-tcp-server-allow-host-name, so volumes
-	// with hostAccessControl are refused (FailedPrecondition) rather than tried.
-	HostAccessRefused bool
 	DefaultLocation   volume.Location // base path when a StorageClass names none
 	NVMeAddress       string          // data-plane address put into volume contexts
 	NVMePort          int

@@ -20,22 +20,11 @@ import (
 // volume both nodes' NQNs are listed, comma-separated (UNVERIFIED that RouterOS reads a list: rds-csi
 // doctor checks it; simulator --allow-host-name).
 
-// errHostAccessRefused is the answer to a volume with hostAccessControl on an RDS whose start-up check
-// found that it does not know the property.
-func errHostAccessRefused() error {
-	return errorOf(volume.ErrHostAccessUnsupported, "the StorageClass asks for hostAccessControl, but the RDS does "+
-		"not know nvme-tcp-server-allow-host-name (start-up check allow-host-name): it cannot restrict the export; "+
-		"use a StorageClass without hostAccessControl, or update RouterOS and restart the controller")
-}
-
 // publishHostNQN returns the host NQN to allow for a publish ("" when the volume is not under host access
 // control), or why the publish cannot go on.
-func (d *Driver) publishHostNQN(volumeContext map[string]string, node string) (string, error) {
+func publishHostNQN(volumeContext map[string]string, node string) (string, error) {
 	if volumeContext[paramHostAccessControl] != "true" {
 		return "", nil
-	}
-	if d.opts.HostAccessRefused {
-		return "", errHostAccessRefused()
 	}
 	name, hostNQN, err := nodeid.Parse(node)
 	if err != nil {

@@ -192,10 +192,16 @@ func TestNodeInfoCarriesTheHostNQN(t *testing.T) {
 // others work.
 func TestHostAccessOnABoxWithoutIt(t *testing.T) {
 	e := newControllerEnv(t, rdssim.Config{AllowHostName: rdssim.AllowHostAbsent})
-	e.d.opts.HostAccessRefused = true
+	e.d.volumes.(*volume.Manager).SetHostAccess(false) // what the start-up check found
 	ctx := context.Background()
+	e.sim.ResetCommands()
 	_, err := e.d.CreateVolume(ctx, createReq("pvc-acl", hostAccess))
 	wantCode(t, err, codes.FailedPrecondition, "does not know nvme-tcp-server-allow-host-name")
+	for _, c := range e.sim.Commands() {
+		if strings.Contains(c, "/disk add") {
+			t.Fatalf("the create was tried on the RDS: %s", c)
+		}
+	}
 	r, err := e.d.CreateVolume(ctx, createReq("pvc-open", nil))
 	if err != nil {
 		t.Fatal(err)

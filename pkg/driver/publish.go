@@ -43,7 +43,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	if err := checkCapability(c); err != nil {
 		return nil, invalid("unsupported volume capability: %v", err)
 	}
-	hostNQN, err := d.publishHostNQN(req.GetVolumeContext(), node)
+	hostNQN, err := publishHostNQN(req.GetVolumeContext(), node)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -140,9 +140,6 @@ func (d *Driver) createVolumeFromSource(ctx context.Context, req *csi.CreateVolu
 	if err != nil {
 		return nil, err
 	}
-	if p.hostAccess && d.opts.HostAccessRefused {
-		return nil, toStatus(errHostAccessRefused())
-	}
 	// The source is guarded too: it must not be deleted or grown while it is being copied.
 	release, err := d.acquireAll(append([]string{req.GetName()}, keys...)...)
 	if err != nil {

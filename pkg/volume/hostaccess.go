@@ -25,6 +25,9 @@ func (m *Manager) SetAllowedHosts(ctx context.Context, id string, hosts []string
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("volume %q: no host to allow (NoHost closes the export): %w", id, rds.ErrInvalid)
 	}
+	if err := m.checkHostAccess(hosts); err != nil {
+		return nil, err
+	}
 	set, err := rds.SetAllowedHosts(id, NQN(id), hosts)
 	if err != nil {
 		return nil, err
@@ -41,6 +44,19 @@ func (m *Manager) SetAllowedHosts(ctx context.Context, id string, hosts []string
 			strings.Join(hosts, ","), v.AllowHostName, ErrHostAccessUnsupported)
 	}
 	return v, nil
+}
+
+// SetHostAccess says whether the RDS knows nvme-tcp-server-allow-host-name (the start-up check
+// allow-host-name); without it, creates and sets that name hosts fail at once with ErrHostAccessUnsupported.
+func (m *Manager) SetHostAccess(known bool) { m.noHostAccess.Store(!known) }
+
+func (m *Manager) checkHostAccess(hosts []string) error {
+	if len(hosts) > 0 && m.noHostAccess.Load() {
+		return fmt.Errorf("the start-up check allow-host-name found that the RDS does not know %s, so the export "+
+			"cannot be restricted; use a StorageClass without hostAccessControl, or update RouterOS and restart "+
+			"the controller: %w", rds.AllowHostKey, ErrHostAccessUnsupported)
+	}
+	return nil
 }
 
 // hostAccessError tells a create with AllowedHosts that RouterOS refused as malformed for what it most

@@ -35,6 +35,8 @@ type Manager struct {
 	known sync.Map // volume id -> knownVolume
 	// containers are the base paths whose snapshots container this process saw on the RDS (snapshot_layout.go).
 	containers sync.Map
+	// noHostAccess: the RDS does not know nvme-tcp-server-allow-host-name (hostaccess.go).
+	noHostAccess atomic.Bool
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -58,6 +60,9 @@ type CreateRequest struct {
 func (m *Manager) Create(ctx context.Context, r CreateRequest) (_ *Volume, err error) {
 	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
+		return nil, err
+	}
+	if err := m.checkHostAccess(r.AllowedHosts); err != nil {
 		return nil, err
 	}
 	size, err := RoundSize(r.RequiredBytes, r.LimitBytes)

@@ -78,6 +78,9 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 	if err := rds.ValidName(r.ID); err != nil {
 		return nil, err
 	}
+	if err := m.checkHostAccess(r.AllowedHosts); err != nil {
+		return nil, err
+	}
 	if err := src.valid(); err != nil {
 		return nil, err
 	}
