@@ -59,11 +59,11 @@ type Options struct {
 	NodeID     string
 	// HostNQN is this node's NVMe host NQN (/etc/nvme/hostnqn); NodeGetInfo reports it with the node name
 	// (pkg/nodeid) so that the controller can restrict a volume's export to it. "" reports the bare name.
-	HostNQN string
-	DefaultLocation   volume.Location // base path when a StorageClass names none
-	NVMeAddress       string          // data-plane address put into volume contexts
-	NVMePort          int
-	ProbeTimeout      time.Duration
+	HostNQN         string
+	DefaultLocation volume.Location // base path when a StorageClass names none
+	NVMeAddress     string          // data-plane address put into volume contexts
+	NVMePort        int
+	ProbeTimeout    time.Duration
 }
 
 // Volumes is the controller's view of the RDS (implemented by *volume.Manager).
