@@ -40,9 +40,9 @@ type Config struct {
 	// ScriptIf says whether scripts may hold `:if (...) do={...}` (MikroTik manual, "Scripting"; the
 	// default). ScriptIfNo makes :if a bad command name, for the driver's fallback to a read first.
 	ScriptIf ScriptIf
-	PoolFS              string // "btrfs" (default) or "xfs"
-	PoolSize            int64  // bytes; default 100 GiB
-	Width               int    // column at which print detail wraps; default 80
+	PoolFS   string // "btrfs" (default) or "xfs"
+	PoolSize int64  // bytes; default 100 GiB
+	Width    int    // column at which print detail wraps; default 80
 	// Latency is charged once per exec request: the network round trip (session open, request, answer),
 	// whatever the script holds. CommandLatency is charged before each command the script runs: RouterOS's
 	// own work. A latency fault adds to CommandLatency for the commands it matches.
