@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"parent directories: create, or refuse (the add fails; UNVERIFIED which the real box does)")
 	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
 		"(a failing exec exiting 0 is --fault exit-zero)")
+	scriptIf := fs.String("script-if", "yes", "whether scripts may use :if (...) do={...} (as the manual documents): yes, or no (a bad command name)")
 	fs.StringVar(&cfg.System.Version, "routeros-version", rdssim.DefaultRouterOSVersion, "RouterOS version /system resource print shows")
 	roseStorage := fs.String("rose-storage", "installed", "the rose-storage package: installed, disabled, available or missing")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay charged once per exec: the network round trip, e.g. 30ms")
@@ -127,6 +128,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		cfg.System.RoseStorage, err = rdssim.ParsePackageState(*roseStorage)
+	}
+	if err == nil {
+		cfg.ScriptIf, err = rdssim.ParseScriptIf(*scriptIf)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rds-sim: %v\n", err)

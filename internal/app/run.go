@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg Config) error {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
 		}
 		volumes = volume.NewManager(client)
+		if adapt.Checked && !adapt.Guards {
+			volumes.SetGuards(false) // a create reads the name first (pkg/volume create_guard.go)
+		}
 		if cfg.Mode.RunsController() {
 			deps.Volumes, deps.Prober = volumes, client
 			attachments := driver.NewAttachments(attachment.Options{MigrationWindow: cfg.MigrationWindow}, metrics)

@@ -32,6 +32,9 @@ type Adaptation struct {
 	// SubvolumeNames is how a subvolume's name prints and matches ("leaf", "path" or "both"), and
 	// SubvolumeParent what parent= takes ("leaf" or "path"); empty until the subvolume check has run.
 	SubvolumeNames, SubvolumeParent string
+	// Guards: the RDS runs `:if ([:len [find ...]] = 0) do={...}` as the manual documents, so a create is one
+	// exec (pkg/volume create_guard.go); false when the guard check found otherwise.
+	Guards bool
 }
 
 func (a Adaptation) lines() []string {
@@ -88,12 +91,12 @@ func printAdaptation(w io.Writer, r *Report) {
 // readOnlyChecks run the checks that change nothing on the RDS.
 func (r *runner) readOnlyChecks(ctx context.Context) {
 	if c := r.done(ctx, r.checkSSH(ctx)); c.Status != Pass && c.Status != Warn {
-		for _, n := range []string{"routeros", "rose-storage", "pool", "script"} {
+		for _, n := range []string{"routeros", "rose-storage", "pool", "script", "guard"} {
 			r.skip(n, "needs ssh")
 		}
 		return
 	}
-	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript} {
+	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript, r.checkGuard} {
 		if r.interrupted(ctx) {
 			return
 		}

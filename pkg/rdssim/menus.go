@@ -33,6 +33,7 @@ const (
 	cmdFilesystemPrint
 	cmdFilesystemFind
 	cmdPut
+	cmdIf // :if, parsed by ifStatement (script_if.go)
 )
 
 type commandSpec struct {
