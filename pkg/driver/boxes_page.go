@@ -57,7 +57,9 @@ func (d *Driver) page(ctx context.Context, maxEntries int32, token string) ([]vo
 			return out, b.Name + "@" + next, nil
 		}
 		inner = ""
-		left -= len(vols)
+		if maxEntries > 0 {
+			left -= len(vols)
+		}
 	}
 	return out, "", nil
 }
