@@ -177,6 +177,12 @@ func TestTwoBoxesRouteByID(t *testing.T) {
 		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: "pvc-a"}}}
 	_, err = d.CreateVolume(ctx, clone)
 	wantCode(t, err, codes.InvalidArgument, "box main")
+	// A source that exists on neither box is NotFound, as any missing source.
+	_, err = restore(nil, "rds2/snap-none")
+	wantCode(t, err, codes.NotFound, "snap-none")
+	clone.VolumeContentSource.GetVolume().VolumeId = "pvc-none"
+	_, err = d.CreateVolume(ctx, clone)
+	wantCode(t, err, codes.NotFound, "pvc-none")
 
 	// ListVolumes pages over both boxes, one entry at a time.
 	var ids []string

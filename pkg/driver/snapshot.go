@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -138,8 +139,7 @@ func (d *Driver) createVolumeFromSource(ctx context.Context, req *csi.CreateVolu
 		return nil, err
 	}
 	if srcBox != p.box {
-		return nil, invalid("the source %s is on box %s, but the StorageClass puts the volume on box %s: a restore or clone "+
-			"stays on its source's box (use a StorageClass with %s=%s)", srcID, srcBox.Name, p.box.Name, paramBox, srcBox.Name)
+		return nil, d.crossBoxSource(ctx, srcBox, src, srcID, p.box)
 	}
 	id := p.box.id(req.GetName())
 	// The source is guarded too: it must not be deleted or grown while it is being copied.
@@ -201,4 +201,24 @@ func csiSnapshot(s *volume.Snapshot) *csi.Snapshot {
 		out.CreationTime = timestamppb.New(s.CreationTime)
 	}
 	return out
+}
+
+// crossBoxSource is the answer to a restore or clone whose source is on another box than the StorageClass's:
+// NotFound when the source does not exist there either (as for any missing source), else InvalidArgument,
+// since btrfs snapshots do not cross boxes. Only this refusal pays the exec that reads the source.
+func (d *Driver) crossBoxSource(ctx context.Context, srcBox *box, src volume.Source, srcID string, want *box) error {
+	var err error
+	if src.SnapshotID != "" {
+		var snaps []volume.Snapshot
+		if snaps, err = srcBox.Volumes.ListSnapshots(ctx, volume.SnapshotFilter{ID: src.SnapshotID}); err == nil && len(snaps) == 0 {
+			err = fmt.Errorf("source snapshot %s does not exist: %w", srcID, volume.ErrNotFound)
+		}
+	} else {
+		_, err = srcBox.Volumes.Get(ctx, src.VolumeID)
+	}
+	if err != nil {
+		return toStatus(err)
+	}
+	return invalid("the source %s is on box %s, but the StorageClass puts the volume on box %s: a restore or clone "+
+		"stays on its source's box (use a StorageClass with %s=%s)", srcID, srcBox.Name, want.Name, paramBox, srcBox.Name)
 }
