@@ -302,6 +302,11 @@ func TestTwoBoxesCapacityAndProbe(t *testing.T) {
 	if _, err := d.CreateVolume(ctx, createReq("pvc-a", nil)); err != nil {
 		t.Fatalf("the default box stops serving when rds2 is down: %v", err)
 	}
+	// A list that silently missed a box would look like its volumes were gone: the page fails instead.
+	_, err = d.ListVolumes(ctx, &csi.ListVolumesRequest{})
+	wantCode(t, err, codes.Unavailable, "box rds2")
+	_, err = d.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: "rds2/pvc-b"})
+	wantCode(t, err, codes.Unavailable, "")
 	a.sim.Close()
 	if ready() {
 		t.Fatal("ready with every box down")
