@@ -50,7 +50,9 @@ type Config struct {
 
 	BasePath    string
 	NVMeAddress string
-	NVMePort    int
+	// RDSBoxesConfig is a file naming more RDS boxes (BoxesFile); the flags above define the default box.
+	RDSBoxesConfig string
+	NVMePort       int
 
 	MetricsAddress string // serve Prometheus metrics on this address ("" = off)
 
@@ -84,6 +86,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	opts := driver.Options{Mode: cfg.Mode, DriverName: cfg.DriverName, Version: cfg.Version, NodeID: cfg.NodeID,
 		DefaultLocation: loc, NVMeAddress: cfg.NVMeAddress, NVMePort: cfg.NVMePort}
+	var boxes *BoxesFile
+	if cfg.RDSBoxesConfig != "" && cfg.Mode.RunsController() { // the node needs no boxes: volume contexts carry the address
+		if boxes, err = LoadBoxes(cfg.RDSBoxesConfig); err != nil {
+			return err
+		}
+		opts.DefaultBoxName = boxes.DefaultBox
+	}
 	metrics := observability.NewMetrics()
 	deps := driver.Deps{Interceptors: []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}}
 
@@ -126,6 +135,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if cfg.Mode.RunsController() {
 			deps.Volumes, deps.Prober = volumes, client
+			if boxes != nil {
+				more, closeBoxes, err := openBoxes(ctx, cfg, boxes, metrics)
+				if err != nil {
+					return err
+				}
+				defer closeBoxes()
+				deps.Boxes = more
+			}
 			attachments := driver.NewAttachments(attachment.Options{MigrationWindow: cfg.MigrationWindow}, metrics)
 			deps.Attachments = attachments
 			// Before serving: the first publish must see every attachment Kubernetes knows.

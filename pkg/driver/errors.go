@@ -46,6 +46,7 @@ var errorCodes = []struct {
 	{volume.ErrBadToken, codes.Aborted},
 	{errUnknownNode, codes.NotFound},
 	{errNodeCheck, codes.Unavailable},
+	{errUnknownBox, codes.FailedPrecondition},
 
 	// Controller: pkg/volume over pkg/rds, and the attachment rules.
 	{volume.ErrNotFound, codes.NotFound},
@@ -109,6 +110,9 @@ var (
 	errUnknownNode = errors.New("node is not known")
 	// errNodeCheck: whether the node exists could not be asked (the Kubernetes API did not answer).
 	errNodeCheck = errors.New("cannot check the node")
+	// errUnknownBox: an id names a box the driver's configuration does not (any more) list; only an admin can
+	// mend that (configure the box again), and nothing about the volume can be said without it.
+	errUnknownBox = errors.New("box is not configured")
 )
 
 func invalid(format string, args ...any) error {

@@ -25,7 +25,8 @@ type Nodes interface {
 // ControllerPublishVolume grants a node access to a volume under the attachment rules and tells the node
 // how to reach it.
 func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id := req.GetVolumeId()
+	b, name, err := d.resolve(id, "volume")
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +49,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 		return nil, toStatus(err)
 	}
 	defer release()
-	v, err := d.volumes.Get(ctx, id)
+	v, err := b.Volumes.Get(ctx, name)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -57,7 +58,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	}
 	addr := req.GetVolumeContext()[paramNVMeAddress]
 	if addr == "" {
-		addr = d.opts.NVMeAddress
+		addr = b.NVMeAddress
 	}
 	return &csi.ControllerPublishVolumeResponse{PublishContext: map[string]string{
 		paramNVMeAddress: addr, paramNVMePort: strconv.Itoa(v.Port), ctxNQN: v.NQN,
@@ -66,9 +67,13 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 
 // ControllerUnpublishVolume releases a node's hold on a volume; unknown volumes and nodes are success.
 func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
-	if err != nil {
-		return nil, err
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, invalid("volume id is missing")
+	}
+	// Only the attachment records change, so the box need not be configured (or up) to release a hold.
+	if _, _, err := ParseID(id); err != nil {
+		return nil, invalid("volume id %q is not a valid id (<name> or <box>/<name>): %v", id, err)
 	}
 	release, err := d.guard.acquire(id)
 	if err != nil {
