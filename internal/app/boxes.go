@@ -120,15 +120,13 @@ func openBoxes(ctx context.Context, cfg Config, f *BoxesFile, metrics *observabi
 			closeAll()
 			return nil, nil, fmt.Errorf("box %s: %w", b.Name, err)
 		}
-		if adapt.OneCommandPerExec {
-			client.SendOneCommandPerExec()
-		}
+		volumes := adaptedManager(client, adapt)
 		addr := b.NVMeAddress
 		if addr == "" {
 			addr = hostOf(b.Address)
 		}
 		klog.InfoS("RDS box configured", "box", b.Name, "address", b.Address, "basePath", b.BasePath, "nvmeAddress", addr)
-		out = append(out, driver.Box{Name: b.Name, Volumes: volume.NewManager(client), Prober: client,
+		out = append(out, driver.Box{Name: b.Name, Volumes: volumes, Prober: client,
 			DefaultLocation: loc, NVMeAddress: addr})
 	}
 	return out, closeAll, nil

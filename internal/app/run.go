@@ -123,16 +123,10 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		if adapt.OneCommandPerExec {
-			client.SendOneCommandPerExec()
-		}
 		if opts.NVMeAddress == "" {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
 		}
-		volumes = volume.NewManager(client)
-		if adapt.Checked && !adapt.Guards {
-			volumes.SetGuards(false) // a create reads the name first (pkg/volume create_guard.go)
-		}
+		volumes = adaptedManager(client, adapt)
 		if cfg.Mode.RunsController() {
 			deps.Volumes, deps.Prober = volumes, client
 			if boxes != nil {
@@ -302,4 +296,17 @@ func hostOf(addr string) string {
 		return host
 	}
 	return addr
+}
+
+// adaptedManager is the volume manager of one RDS, adapted to what its start-up check found: one command per
+// exec where scripts go on after a failed command, a read before each create where `:if` guards do not run.
+func adaptedManager(client *rds.Client, adapt doctor.Adaptation) *volume.Manager {
+	if adapt.OneCommandPerExec {
+		client.SendOneCommandPerExec()
+	}
+	m := volume.NewManager(client)
+	if adapt.Checked && !adapt.Guards {
+		m.SetGuards(false) // pkg/volume create_guard.go
+	}
+	return m
 }
