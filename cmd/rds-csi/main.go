@@ -39,6 +39,7 @@ func main() {
 	flag.StringVar(&cfg.DriverName, "driver-name", driver.DefaultDriverName, "CSI driver name")
 	rdsflag.Register(flag.CommandLine, &conn) // the RDS flags, shared with `rds-csi doctor`
 	flag.StringVar(&cfg.RDSSimulatorDir, "rds-simulator", "", "start an embedded RDS simulator keeping its state in DIR and use it")
+	flag.StringVar(&cfg.RDSBoxesConfig, "rds-boxes-config", "", "YAML or JSON file naming more RDS boxes (name, address, user, keyFile, hostKeyFile, basePath, nvmeAddress); the --rds-* flags define the default box, and a StorageClass picks one with rdsBox")
 	flag.StringVar(&cfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this address, e.g. :9809 (empty: off)")
 	flag.StringVar(&cfg.NVMeAddress, "nvme-address", "", "NVMe/TCP data-plane address of the RDS (default: the host of --rds-address)")
 	flag.IntVar(&cfg.NVMePort, "nvme-port", nvme.DefaultPort, "default NVMe/TCP port")

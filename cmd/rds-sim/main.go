@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	allowHost := fs.String("allow-host-name", "list", "how nvme-tcp-server-allow-host-name restricts an export: list "+
 		"(comma-separated host NQNs), single (the whole value is one host NQN), ignored (restricts nothing) or absent "+
 		"(no such property; UNVERIFIED which the real box does)")
+	scriptIf := fs.String("script-if", "yes", "whether scripts may use :if (...) do={...} (as the manual documents): yes, or no (a bad command name)")
 	fs.StringVar(&cfg.System.Version, "routeros-version", rdssim.DefaultRouterOSVersion, "RouterOS version /system resource print shows")
 	roseStorage := fs.String("rose-storage", "installed", "the rose-storage package: installed, disabled, available or missing")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "delay charged once per exec: the network round trip, e.g. 30ms")
@@ -133,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		cfg.AllowHostName, err = rdssim.ParseAllowHostForm(*allowHost)
+	}
+	if err == nil {
+		cfg.ScriptIf, err = rdssim.ParseScriptIf(*scriptIf)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rds-sim: %v\n", err)

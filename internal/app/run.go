@@ -54,7 +54,9 @@ type Config struct {
 
 	BasePath    string
 	NVMeAddress string
-	NVMePort    int
+	// RDSBoxesConfig is a file naming more RDS boxes (BoxesFile); the flags above define the default box.
+	RDSBoxesConfig string
+	NVMePort       int
 
 	MetricsAddress string // serve Prometheus metrics on this address ("" = off)
 
@@ -88,6 +90,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	opts := driver.Options{Mode: cfg.Mode, DriverName: cfg.DriverName, Version: cfg.Version, NodeID: cfg.NodeID,
 		DefaultLocation: loc, NVMeAddress: cfg.NVMeAddress, NVMePort: cfg.NVMePort}
+	var boxes *BoxesFile
+	if cfg.RDSBoxesConfig != "" && cfg.Mode.RunsController() { // the node needs no boxes: volume contexts carry the address
+		if boxes, err = LoadBoxes(cfg.RDSBoxesConfig); err != nil {
+			return err
+		}
+		opts.DefaultBoxName = boxes.DefaultBox
+	}
 	metrics := observability.NewMetrics()
 	deps := driver.Deps{Interceptors: []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}}
 
@@ -118,16 +127,20 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		if adapt.OneCommandPerExec {
-			client.SendOneCommandPerExec()
-		}
 		if opts.NVMeAddress == "" {
 			opts.NVMeAddress = hostOf(cfg.RDSAddress) // data plane on the management address unless told
 		}
-		volumes = volume.NewManager(client)
-		volumes.SetHostAccess(!adapt.HostAccessRefused)
+		volumes = adaptedManager(client, adapt)
 		if cfg.Mode.RunsController() {
 			deps.Volumes, deps.Prober = volumes, client
+			if boxes != nil {
+				more, closeBoxes, err := openBoxes(ctx, cfg, boxes, metrics)
+				if err != nil {
+					return err
+				}
+				defer closeBoxes()
+				deps.Boxes = more
+			}
 			attachments := driver.NewAttachments(attachment.Options{MigrationWindow: cfg.MigrationWindow}, metrics)
 			deps.Attachments = attachments
 			// Before serving: the first publish must see every attachment Kubernetes knows.
@@ -305,4 +318,18 @@ func hostOf(addr string) string {
 		return host
 	}
 	return addr
+}
+
+// adaptedManager is the volume manager of one RDS, adapted to what its start-up check found: one command per
+// exec where scripts go on after a failed command, a read before each create where `:if` guards do not run.
+func adaptedManager(client *rds.Client, adapt doctor.Adaptation) *volume.Manager {
+	if adapt.OneCommandPerExec {
+		client.SendOneCommandPerExec()
+	}
+	m := volume.NewManager(client)
+	if adapt.Checked && !adapt.Guards {
+		m.SetGuards(false) // pkg/volume create_guard.go
+	}
+	m.SetHostAccess(!adapt.HostAccessRefused) // pkg/volume hostaccess.go
+	return m
 }

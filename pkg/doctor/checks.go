@@ -38,6 +38,9 @@ type Adaptation struct {
 	// HostAccessRefused: the allow-host-name check saw the RDS refuse the property, so volumes with
 	// hostAccessControl cannot work (the driver refuses them with FailedPrecondition).
 	HostAccessRefused bool
+	// Guards: the RDS runs `:if ([:len [find ...]] = 0) do={...}` as the manual documents, so a create is one
+	// exec (pkg/volume create_guard.go); false when the guard check found otherwise.
+	Guards bool
 }
 
 func (a Adaptation) lines() []string {
@@ -101,12 +104,12 @@ func printAdaptation(w io.Writer, r *Report) {
 // readOnlyChecks run the checks that change nothing on the RDS.
 func (r *runner) readOnlyChecks(ctx context.Context) {
 	if c := r.done(ctx, r.checkSSH(ctx)); c.Status != Pass && c.Status != Warn {
-		for _, n := range []string{"routeros", "rose-storage", "pool", "script", "allow-host-name"} {
+		for _, n := range []string{"routeros", "rose-storage", "pool", "script", "guard", "allow-host-name"} {
 			r.skip(n, "needs ssh")
 		}
 		return
 	}
-	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript,
+	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript, r.checkGuard,
 		r.checkAllowHostProperty} {
 		if r.interrupted(ctx) {
 			return

@@ -117,6 +117,9 @@ func TestStartupCheckUnderEveryDialect(t *testing.T) {
 			if !ad.Checked || ad.OneCommandPerExec != want || ad.PoolLabel == "" {
 				t.Errorf("adaptation %+v, want one command per exec %v and a label", ad, want)
 			}
+			if wantGuards := d.ScriptIf != rdssim.ScriptIfNo; ad.Guards != wantGuards {
+				t.Errorf("adaptation %+v, want guards %v", ad, wantGuards)
+			}
 		})
 	}
 }

@@ -38,27 +38,29 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	release, err := d.guard.acquire(name)
+	id := p.box.id(name)
+	release, err := d.guard.acquire(id)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	defer release()
-	v, err := d.volumes.Create(ctx, volume.CreateRequest{
+	v, err := p.box.Volumes.Create(ctx, volume.CreateRequest{
 		ID: name, RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
 		Location: p.location, Port: p.nvmePort, AllowedHosts: p.allowedAtCreate(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	klog.InfoS("volume ready", "volumeID", v.ID, "bytes", v.SizeBytes, "file", v.FilePath, "layout", v.Layout)
+	klog.InfoS("volume ready", "volumeID", id, "box", p.box.Name, "bytes", v.SizeBytes, "file", v.FilePath, "layout", v.Layout)
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
-		VolumeId: v.ID, CapacityBytes: v.SizeBytes, VolumeContext: p.volumeContext(v),
+		VolumeId: id, CapacityBytes: v.SizeBytes, VolumeContext: p.volumeContext(v),
 	}}, nil
 }
 
 // DeleteVolume removes the volume's disk, file and subvolume; a volume that does not exist is success.
 func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id := req.GetVolumeId()
+	b, name, err := d.resolve(id, "volume")
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		return nil, toStatus(err)
 	}
 	defer release()
-	if err := d.volumes.Delete(ctx, id, d.opts.DefaultLocation); err != nil {
+	if err := b.Volumes.Delete(ctx, name, b.DefaultLocation); err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.DeleteVolumeResponse{}, nil
@@ -75,7 +77,8 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 
 // ControllerExpandVolume grows the disk; filesystem volumes then need the node to grow the filesystem.
 func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id := req.GetVolumeId()
+	b, name, err := d.resolve(id, "volume")
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +95,7 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 		return nil, toStatus(err)
 	}
 	defer release()
-	v, err := d.volumes.Expand(ctx, id, req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
+	v, err := b.Volumes.Expand(ctx, name, req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -102,14 +105,14 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 
 // ValidateVolumeCapabilities confirms the capabilities this driver can serve for an existing volume.
 func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	b, name, err := d.resolve(req.GetVolumeId(), "volume")
 	if err != nil {
 		return nil, err
 	}
 	if len(req.GetVolumeCapabilities()) == 0 {
 		return nil, invalid("volume capabilities are missing")
 	}
-	if _, err := d.volumes.Get(ctx, id); err != nil {
+	if _, err := b.Volumes.Get(ctx, name); err != nil {
 		return nil, toStatus(err)
 	}
 	for _, c := range req.GetVolumeCapabilities() {
@@ -138,20 +141,9 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	return resp, nil
 }
 
-// page returns one page of volumes of a walk that reads the RDS once (volume.Manager.Page); a token this
-// driver did not give out is Aborted (list again).
-func (d *Driver) page(ctx context.Context, maxEntries int32, token string) ([]volume.Volume, string, error) {
-	if maxEntries < 0 {
-		return nil, "", invalid("max_entries must not be negative")
-	}
-	vols, next, err := d.volumes.Page(ctx, token, int(maxEntries))
-	if err != nil {
-		return nil, "", toStatus(err) // volume.ErrBadToken is Aborted: list again from the start
-	}
-	return vols, next, nil
-}
-
-// GetCapacity reports the pool's free space as the RDS counts it.
+// GetCapacity reports the free space of the pool of the StorageClass's box (rdsBox) as that RDS counts it.
+// external-provisioner asks once per StorageClass (the driver reports no topology: every node reaches every
+// box), so each box's StorageClasses carry that box's capacity (docs/architecture.md §8).
 func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
 	for _, c := range req.GetVolumeCapabilities() {
 		if checkCapability(c) != nil {
@@ -162,7 +154,7 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if err != nil {
 		return nil, err
 	}
-	free, err := d.volumes.Capacity(ctx, p.location.Pool)
+	free, err := p.box.Volumes.Capacity(ctx, p.location.Pool)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -171,16 +163,17 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 
 // ControllerGetVolume reads one volume.
 func (d *Driver) ControllerGetVolume(ctx context.Context, req *csi.ControllerGetVolumeRequest) (*csi.ControllerGetVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id := req.GetVolumeId()
+	b, name, err := d.resolve(id, "volume")
 	if err != nil {
 		return nil, err
 	}
-	v, err := d.volumes.Get(ctx, id)
+	v, err := b.Volumes.Get(ctx, name)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.ControllerGetVolumeResponse{
-		Volume: &csi.Volume{VolumeId: v.ID, CapacityBytes: v.SizeBytes},
+		Volume: &csi.Volume{VolumeId: b.id(v.ID), CapacityBytes: v.SizeBytes},
 		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{PublishedNodeIds: d.attach.PublishedNodeIDs(id)},
 	}, nil
 }
@@ -188,11 +181,12 @@ func (d *Driver) ControllerGetVolume(ctx context.Context, req *csi.ControllerGet
 // ControllerGetVolumeHealth reports a volume INACCESSIBLE when its disk is not exported or its backing file
 // is gone; an empty list means healthy.
 func (d *Driver) ControllerGetVolumeHealth(ctx context.Context, req *csi.ControllerGetVolumeHealthRequest) (*csi.ControllerGetVolumeHealthResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id := req.GetVolumeId()
+	b, name, err := d.resolve(id, "volume")
 	if err != nil {
 		return nil, err
 	}
-	_, problem, err := d.volumes.Health(ctx, id)
+	_, problem, err := b.Volumes.Health(ctx, name)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -233,16 +227,4 @@ func volumeHealth(id, problem string) *csi.VolumeHealth {
 		}}
 	}
 	return h
-}
-
-// volumeID checks a volume id from a request. An id that could never be an RDS disk name is refused
-// before anything is sent to the RDS.
-func volumeID(id string) (string, error) {
-	if id == "" {
-		return "", invalid("volume id is missing")
-	}
-	if err := rds.ValidName(id); err != nil {
-		return "", invalid("volume id %q is not a valid RDS disk name: %v", id, err)
-	}
-	return id, nil
 }

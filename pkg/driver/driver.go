@@ -64,6 +64,9 @@ type Options struct {
 	NVMeAddress     string          // data-plane address put into volume contexts
 	NVMePort        int
 	ProbeTimeout    time.Duration
+	// DefaultBoxName names the default box (Deps.Volumes) in a StorageClass's rdsBox; DefaultBoxName when
+	// empty. Its volumes' ids carry no box prefix.
+	DefaultBoxName string
 }
 
 // Volumes is the controller's view of the RDS (implemented by *volume.Manager).
@@ -108,6 +111,9 @@ type Node interface {
 type Deps struct {
 	Volumes Volumes
 	Prober  Prober
+	// Boxes are more RDS boxes besides the default one (Volumes, Prober, Options.DefaultLocation and
+	// NVMeAddress); their volumes' and snapshots' ids are "<box>/<name>" (boxid.go).
+	Boxes []Box
 	// Attachments enforces who may hold a volume; required in controller mode.
 	Attachments Attachments
 	// Nodes checks node ids against Kubernetes; nil without Kubernetes.
@@ -126,15 +132,14 @@ type Driver struct {
 	csi.UnimplementedControllerServer
 	csi.UnimplementedNodeServer
 
-	opts    Options
-	volumes Volumes
-	prober  Prober
-	attach  Attachments
-	nodes   Nodes
-	node    Node
-	guard   *guard
-	icpts   []grpc.UnaryServerInterceptor
-	server  *grpc.Server
+	opts   Options
+	boxes  *boxes // nil in node mode
+	attach Attachments
+	nodes  Nodes
+	node   Node
+	guard  *guard
+	icpts  []grpc.UnaryServerInterceptor
+	server *grpc.Server
 }
 
 // New checks the options and returns a driver ready to Serve.
@@ -168,8 +173,19 @@ func New(opts Options, deps Deps) (*Driver, error) {
 	if opts.ProbeTimeout == 0 {
 		opts.ProbeTimeout = 3 * time.Second
 	}
-	return &Driver{opts: opts, volumes: deps.Volumes, prober: deps.Prober, attach: deps.Attachments, nodes: deps.Nodes,
-		node: deps.Node, guard: newGuard(), icpts: deps.Interceptors}, nil
+	d := &Driver{opts: opts, attach: deps.Attachments, nodes: deps.Nodes, node: deps.Node, guard: newGuard(),
+		icpts: deps.Interceptors}
+	if deps.Volumes != nil {
+		bs, err := newBoxes(Box{Name: opts.DefaultBoxName, Volumes: deps.Volumes, Prober: deps.Prober,
+			DefaultLocation: opts.DefaultLocation, NVMeAddress: opts.NVMeAddress}, deps.Boxes)
+		if err != nil {
+			return nil, err
+		}
+		d.boxes = bs
+	} else if len(deps.Boxes) > 0 {
+		return nil, fmt.Errorf("boxes are given but no default box (a connection to the default RDS)")
+	}
+	return d, nil
 }
 
 // AttachmentMetrics is what the attachment gauges need from the metrics (implemented by

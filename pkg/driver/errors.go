@@ -47,6 +47,7 @@ var errorCodes = []struct {
 	{errUnknownNode, codes.NotFound},
 	{errNodeCheck, codes.Unavailable},
 	{errNoHostNQN, codes.FailedPrecondition},
+	{errUnknownBox, codes.FailedPrecondition},
 
 	// Controller: pkg/volume over pkg/rds, and the attachment rules.
 	{volume.ErrNotFound, codes.NotFound},
@@ -114,6 +115,9 @@ var (
 	// errNoHostNQN: a volume under host access control published to a node whose node id carries no host
 	// NQN (an older node plugin, or no /etc/nvme/hostnqn): its export cannot name the node.
 	errNoHostNQN = errors.New("the node did not report its NVMe host NQN")
+	// errUnknownBox: an id names a box the driver's configuration does not (any more) list; only an admin can
+	// mend that (configure the box again), and nothing about the volume can be said without it.
+	errUnknownBox = errors.New("box is not configured")
 )
 
 func invalid(format string, args ...any) error {

@@ -43,28 +43,28 @@ func (d *Driver) holds(id, node string) bool {
 	return slices.Contains(d.attach.Holders(id), nodeid.Name(node))
 }
 
-// allowOnPublish makes hostNQN one of the hosts v's export allows: the only one while node is the only
-// holder, one of the two during a migration.
-func (d *Driver) allowOnPublish(ctx context.Context, v *volume.Volume, node, hostNQN string) error {
+// allowOnPublish makes hostNQN one of the hosts the export of v (volume id on box b) allows: the only one
+// while node is the only holder, one of the two during a migration.
+func (d *Driver) allowOnPublish(ctx context.Context, b *box, id string, v *volume.Volume, node, hostNQN string) error {
 	want := []string{hostNQN}
-	if len(d.attach.Holders(v.ID)) > 1 {
+	if len(d.attach.Holders(id)) > 1 {
 		want = addHost(v.AllowedHosts(), hostNQN)
 	}
 	if sameSet(want, v.AllowedHosts()) {
 		return nil
 	}
-	if _, err := d.volumes.SetAllowedHosts(ctx, v.ID, want); err != nil {
+	if _, err := b.Volumes.SetAllowedHosts(ctx, v.ID, want); err != nil {
 		return err
 	}
-	klog.InfoS("volume export allowed to the published node", "volumeID", v.ID, "node", nodeid.Name(node),
+	klog.InfoS("volume export allowed to the published node", "volumeID", id, "node", nodeid.Name(node),
 		"hostNQN", hostNQN, "allowed", want)
 	return nil
 }
 
-// revokeOnUnpublish takes the unpublished node's host NQN off the volume's export, if the export is
-// restricted; a volume no node holds any more is closed (NoHost) whatever the node id says.
-func (d *Driver) revokeOnUnpublish(ctx context.Context, id, node string) error {
-	v, err := d.volumes.Get(ctx, id)
+// revokeOnUnpublish takes the unpublished node's host NQN off the export of volume id (name on box b), if
+// the export is restricted; a volume no node holds any more is closed (NoHost) whatever the node id says.
+func (d *Driver) revokeOnUnpublish(ctx context.Context, b *box, id, name, node string) error {
+	v, err := b.Volumes.Get(ctx, name)
 	switch {
 	case errors.Is(err, volume.ErrNotFound), errors.Is(err, volume.ErrNotOwned):
 		return nil // nothing of ours to restrict
@@ -81,7 +81,7 @@ func (d *Driver) revokeOnUnpublish(ctx context.Context, id, node string) error {
 	if sameSet(want, v.AllowedHosts()) {
 		return nil
 	}
-	if _, err := d.volumes.SetAllowedHosts(ctx, id, want); err != nil {
+	if _, err := b.Volumes.SetAllowedHosts(ctx, name, want); err != nil {
 		return err
 	}
 	klog.InfoS("volume export no longer allows the unpublished node", "volumeID", id, "node", nodeid.Name(node), "allowed", want)

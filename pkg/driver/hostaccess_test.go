@@ -192,7 +192,7 @@ func TestNodeInfoCarriesTheHostNQN(t *testing.T) {
 // others work.
 func TestHostAccessOnABoxWithoutIt(t *testing.T) {
 	e := newControllerEnv(t, rdssim.Config{AllowHostName: rdssim.AllowHostAbsent})
-	e.d.volumes.(*volume.Manager).SetHostAccess(false) // what the start-up check found
+	e.d.boxes.def.Volumes.(*volume.Manager).SetHostAccess(false) // what the start-up check found
 	ctx := context.Background()
 	e.sim.ResetCommands()
 	_, err := e.d.CreateVolume(ctx, createReq("pvc-acl", hostAccess))

@@ -25,17 +25,19 @@ func (d *Driver) GetPluginCapabilities(context.Context, *csi.GetPluginCapabiliti
 	return &csi.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
 }
 
-// Probe reports ready=false while the RDS cannot be reached within a short timeout. It never fails just
-// because the RDS is down: the process itself is healthy, and restarting it would not bring the RDS back.
+// Probe reports ready=false while no RDS box can be reached within a short timeout; with several boxes, one
+// that is down is logged and its volumes' calls fail with Unavailable while the others keep serving. It never
+// fails just because an RDS is down: the process itself is healthy, and restarting it would not bring the
+// RDS back.
 func (d *Driver) Probe(ctx context.Context, _ *csi.ProbeRequest) (*csi.ProbeResponse, error) {
-	if d.prober == nil {
+	if d.boxes == nil {
 		return &csi.ProbeResponse{Ready: wrapperspb.Bool(true)}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.ProbeTimeout)
 	defer cancel()
-	if err := d.prober.Ping(ctx); err != nil {
-		klog.V(2).InfoS("probe: RDS not reachable", "err", err)
-		return &csi.ProbeResponse{Ready: wrapperspb.Bool(false)}, nil
+	ok, err := d.boxes.probe(ctx)
+	if err != nil {
+		klog.V(2).InfoS("probe: RDS not reachable", "err", err, "ready", ok)
 	}
-	return &csi.ProbeResponse{Ready: wrapperspb.Bool(true)}, nil
+	return &csi.ProbeResponse{Ready: wrapperspb.Bool(ok)}, nil
 }

@@ -18,7 +18,7 @@ import (
 // NodeStageVolume connects the volume's NVMe/TCP subsystem and, for a filesystem volume, mounts it at the
 // staging path, formatting it first only when it is provably blank.
 func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 // NodeUnstageVolume unmounts the staging path and disconnects the subsystem once nothing on this node
 // mounts the volume any more. An unstaged volume is success.
 func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 // NodePublishVolume bind-mounts the staged filesystem onto the target directory, or binds the volume's
 // block device onto the target file.
 func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 
 // NodeUnpublishVolume unmounts and removes the target; a missing target is success.
 func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 
 // NodeGetVolumeStats reports bytes and inodes of a filesystem volume, or the size of a block volume.
 func (d *Driver) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (d *Driver) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 // NodeGetVolumeHealth reports the volume INACCESSIBLE from this node when its device is gone, its NVMe
 // controller is not live, or a mount of it sits on a device that is no longer the NQN's.
 func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (d *Driver) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolume
 
 // NodeExpandVolume makes the node see the size the controller gave the disk and grows the filesystem on it.
 func (d *Driver) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id, err := nodeVolume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
@@ -216,4 +216,18 @@ func (d *Driver) nodeID() string {
 // NodeGetCapabilities lists the node capabilities declared in capabilities.go.
 func (d *Driver) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
 	return &csi.NodeGetCapabilitiesResponse{Capabilities: nodeServiceCapabilities()}, nil
+}
+
+// nodeVolume checks a volume id on the node and returns the name it has on its box: the disk slot, whose NQN
+// the node connects to (nvme.VolumeNQN). The node needs no list of boxes: the volume context carries the
+// box's NVMe/TCP address, and slots are CSI names, unique in the cluster whatever box they are on.
+func nodeVolume(id string) (string, error) {
+	if id == "" {
+		return "", invalid("volume id is missing")
+	}
+	_, name, err := ParseID(id)
+	if err != nil {
+		return "", invalid("volume id %q is not a valid id (<name> or <box>/<name>): %v", id, err)
+	}
+	return name, nil
 }

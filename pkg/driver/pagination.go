@@ -2,8 +2,6 @@ package driver
 
 import (
 	"sort"
-
-	"github.com/rds-csi/rds-csi/pkg/rds"
 )
 
 // The one pagination rule of ListVolumes, ControllerListVolumeHealth and ListSnapshots: entries in id
@@ -16,7 +14,7 @@ func checkPageRequest(maxEntries int32, start string) error {
 	if maxEntries < 0 {
 		return invalid("max_entries must not be negative")
 	}
-	if start != "" && rds.ValidName(start) != nil {
+	if start != "" && !validID(start) {
 		return toStatus(errorOf(errStaleToken, "starting token %q is not one this driver gave out", start))
 	}
 	return nil
@@ -36,4 +34,9 @@ func onePage[T any](items []T, id func(*T) string, maxEntries int32, start, what
 		items = items[:n]
 	}
 	return items, next, nil
+}
+
+func validID(id string) bool {
+	_, _, err := ParseID(id)
+	return err == nil
 }

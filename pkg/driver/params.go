@@ -38,6 +38,7 @@ var supportedFSTypes = map[string]bool{"ext4": true, "xfs": true}
 
 // volumeParams is a validated StorageClass.
 type volumeParams struct {
+	box         *box // the RDS box the volume lives on (rdsBox; the default box when absent)
 	location    volume.Location
 	nvmeAddress string
 	nvmePort    int
@@ -51,12 +52,20 @@ type volumeParams struct {
 // parseParams checks every parameter; an unknown one is an error naming it, so a typo in a StorageClass
 // is found at the first PVC rather than silently ignored.
 func (d *Driver) parseParams(in map[string]string) (*volumeParams, error) {
-	p := &volumeParams{location: d.opts.DefaultLocation, nvmeAddress: d.opts.NVMeAddress, nvmePort: d.opts.NVMePort,
+	if d.boxes == nil {
+		return nil, invalid("this process manages no RDS")
+	}
+	b, err := d.boxes.byParam(in[paramBox]) // first: the box's defaults are the other parameters' defaults
+	if err != nil {
+		return nil, err
+	}
+	p := &volumeParams{box: b, location: b.DefaultLocation, nvmeAddress: b.NVMeAddress, nvmePort: d.opts.NVMePort,
 		metadata: map[string]string{}}
 	var unknown []string
 	for k, v := range in {
 		var err error
 		switch {
+		case k == paramBox:
 		case k == paramBasePath:
 			p.location, err = volume.ParseLocation(v)
 		case k == paramNVMeAddress:
@@ -93,11 +102,11 @@ func (d *Driver) parseParams(in map[string]string) (*volumeParams, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, invalid("unknown StorageClass parameters: %s (known: basePath, nvmeAddress, nvmePort, "+
+		return nil, invalid("unknown StorageClass parameters: %s (known: rdsBox, basePath, nvmeAddress, nvmePort, "+
 			"ctrlLossTmo, reconnectDelay, keepAliveTmo, fsType, hostAccessControl)", strings.Join(unknown, ", "))
 	}
 	if p.nvmeAddress == "" {
-		return nil, invalid("no NVMe/TCP address: set the %s parameter or the driver's --nvme-address", paramNVMeAddress)
+		return nil, invalid("no NVMe/TCP address for box %s: set the %s parameter or the box's NVMe address", b.Name, paramNVMeAddress)
 	}
 	return p, nil
 }

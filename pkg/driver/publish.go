@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/nodeid"
@@ -28,7 +29,8 @@ type Nodes interface {
 // ControllerPublishVolume grants a node access to a volume under the attachment rules and tells the node
 // how to reach it.
 func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
+	id := req.GetVolumeId()
+	b, name, err := d.resolve(id, "volume")
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 		return nil, toStatus(err)
 	}
 	defer release()
-	v, err := d.volumes.Get(ctx, id)
+	v, err := b.Volumes.Get(ctx, name)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -64,7 +66,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 		return nil, toStatus(err)
 	}
 	if hostNQN != "" {
-		if err := d.allowOnPublish(ctx, v, node, hostNQN); err != nil {
+		if err := d.allowOnPublish(ctx, b, id, v, node, hostNQN); err != nil {
 			if !held {
 				d.attach.Detach(id, node) // the node does not hold a volume it cannot reach
 			}
@@ -73,7 +75,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	}
 	addr := req.GetVolumeContext()[paramNVMeAddress]
 	if addr == "" {
-		addr = d.opts.NVMeAddress
+		addr = b.NVMeAddress
 	}
 	return &csi.ControllerPublishVolumeResponse{PublishContext: map[string]string{
 		paramNVMeAddress: addr, paramNVMePort: strconv.Itoa(v.Port), ctxNQN: v.NQN,
@@ -82,9 +84,13 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 
 // ControllerUnpublishVolume releases a node's hold on a volume; unknown volumes and nodes are success.
 func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {
-	id, err := volumeID(req.GetVolumeId())
-	if err != nil {
-		return nil, err
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, invalid("volume id is missing")
+	}
+	// Only the attachment records change, so the box need not be configured (or up) to release a hold.
+	if _, _, err := ParseID(id); err != nil {
+		return nil, invalid("volume id %q is not a valid id (<name> or <box>/<name>): %v", id, err)
 	}
 	release, err := d.guard.acquire(id)
 	if err != nil {
@@ -98,8 +104,13 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 	for _, n := range nodes {
 		d.attach.Detach(id, n)
 	}
-	if err := d.revokeOnUnpublish(ctx, id, req.GetNodeId()); err != nil {
-		return nil, toStatus(err)
+	if b, name, err := d.resolve(id, "volume"); err == nil {
+		if err := d.revokeOnUnpublish(ctx, b, id, name, req.GetNodeId()); err != nil {
+			return nil, toStatus(err)
+		}
+	} else {
+		klog.InfoS("released the hold on a volume of a box that is not configured; its export cannot be restricted",
+			"volumeID", id, "err", err)
 	}
 	return &csi.ControllerUnpublishVolumeResponse{}, nil
 }

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -41,24 +42,27 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if req.GetSourceVolumeId() == "" {
 		return nil, invalid("source volume id is missing")
 	}
-	source, err := volumeID(req.GetSourceVolumeId())
+	source := req.GetSourceVolumeId()
+	b, sourceName, err := d.resolve(source, "source volume")
 	if err != nil {
 		return nil, err
 	}
+	id := b.id(name) // a snapshot lives on its source's box
 	if err := checkSnapshotParams(req.GetParameters()); err != nil {
 		return nil, err
 	}
 	// The source's guard too: an expansion running meanwhile would make the size recorded in the snapshot's
 	// name wrong.
-	release, err := d.acquireAll(snapshotGuardKey(name), source)
+	release, err := d.acquireAll(snapshotGuardKey(id), source)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	s, err := d.volumes.CreateSnapshot(ctx, name, source)
+	s, err := b.Volumes.CreateSnapshot(ctx, name, sourceName)
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.ID, s.SourceVolumeID = b.id(s.ID), b.id(s.SourceVolumeID)
 	klog.InfoS("snapshot ready", "snapshotID", s.ID, "volumeID", s.SourceVolumeID, "bytes", s.SizeBytes)
 	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(s)}, nil
 }
@@ -66,18 +70,16 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 // DeleteSnapshot removes the snapshot; one that does not exist is success. Volumes restored from it stay.
 func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
 	id := req.GetSnapshotId()
-	if id == "" {
-		return nil, invalid("snapshot id is missing")
-	}
-	if err := rds.ValidName(id); err != nil {
-		return nil, invalid("snapshot id %q is not one this driver gives out: %v", id, err)
+	b, name, err := d.resolve(id, "snapshot")
+	if err != nil {
+		return nil, err
 	}
 	release, err := d.acquireAll(snapshotGuardKey(id))
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if err := d.volumes.DeleteSnapshot(ctx, id); err != nil {
+	if err := b.Volumes.DeleteSnapshot(ctx, name); err != nil {
 		return nil, toStatus(err)
 	}
 	return &csi.DeleteSnapshotResponse{}, nil
@@ -90,13 +92,9 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 	if err := checkPageRequest(req.GetMaxEntries(), start); err != nil {
 		return nil, err
 	}
-	f := volume.SnapshotFilter{ID: req.GetSnapshotId(), SourceVolumeID: req.GetSourceVolumeId()}
-	if (f.ID != "" && rds.ValidName(f.ID) != nil) || (f.SourceVolumeID != "" && rds.ValidName(f.SourceVolumeID) != nil) {
-		return &csi.ListSnapshotsResponse{}, nil // no snapshot can have such an id or source
-	}
-	snaps, err := d.volumes.ListSnapshots(ctx, f)
+	snaps, err := d.listSnapshots(ctx, req.GetSnapshotId(), req.GetSourceVolumeId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	snaps, next, err := onePage(snaps, func(s *volume.Snapshot) string { return s.ID }, req.GetMaxEntries(), start, "snapshot")
 	if err != nil {
@@ -114,25 +112,25 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 func (d *Driver) createVolumeFromSource(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	var src volume.Source
 	var keys []string
+	var srcBox *box
+	var srcID string
 	switch cs := req.GetVolumeContentSource(); {
 	case cs.GetSnapshot() != nil:
-		if cs.GetSnapshot().GetSnapshotId() == "" {
-			return nil, invalid("the source snapshot id is missing")
-		}
-		src.SnapshotID = cs.GetSnapshot().GetSnapshotId()
-		if err := rds.ValidName(src.SnapshotID); err != nil {
-			return nil, invalid("source snapshot id %q is not one this driver gives out: %v", src.SnapshotID, err)
-		}
-		keys = append(keys, snapshotGuardKey(src.SnapshotID))
-	case cs.GetVolume() != nil:
-		if cs.GetVolume().GetVolumeId() == "" {
-			return nil, invalid("the source volume id is missing")
-		}
-		src.VolumeID = cs.GetVolume().GetVolumeId()
-		if _, err := volumeID(src.VolumeID); err != nil {
+		srcID = cs.GetSnapshot().GetSnapshotId()
+		b, name, err := d.resolve(srcID, "source snapshot")
+		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, src.VolumeID)
+		srcBox, src.SnapshotID = b, name
+		keys = append(keys, snapshotGuardKey(srcID))
+	case cs.GetVolume() != nil:
+		srcID = cs.GetVolume().GetVolumeId()
+		b, name, err := d.resolve(srcID, "source volume")
+		if err != nil {
+			return nil, err
+		}
+		srcBox, src.VolumeID = b, name
+		keys = append(keys, srcID)
 	default:
 		return nil, invalid("the volume content source names neither a snapshot nor a volume")
 	}
@@ -140,22 +138,26 @@ func (d *Driver) createVolumeFromSource(ctx context.Context, req *csi.CreateVolu
 	if err != nil {
 		return nil, err
 	}
+	if srcBox != p.box {
+		return nil, d.crossBoxSource(ctx, srcBox, src, srcID, p.box)
+	}
+	id := p.box.id(req.GetName())
 	// The source is guarded too: it must not be deleted or grown while it is being copied.
-	release, err := d.acquireAll(append([]string{req.GetName()}, keys...)...)
+	release, err := d.acquireAll(append([]string{id}, keys...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	v, err := d.volumes.CreateFrom(ctx, volume.CreateRequest{
+	v, err := p.box.Volumes.CreateFrom(ctx, volume.CreateRequest{
 		ID: req.GetName(), RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
 		Location: p.location, Port: p.nvmePort, AllowedHosts: p.allowedAtCreate(),
 	}, src)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	klog.InfoS("volume ready", "volumeID", v.ID, "bytes", v.SizeBytes, "file", v.FilePath, "source", src.String())
+	klog.InfoS("volume ready", "volumeID", id, "box", p.box.Name, "bytes", v.SizeBytes, "file", v.FilePath, "source", src.String())
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
-		VolumeId: v.ID, CapacityBytes: v.SizeBytes, VolumeContext: p.volumeContext(v), ContentSource: req.GetVolumeContentSource(),
+		VolumeId: id, CapacityBytes: v.SizeBytes, VolumeContext: p.volumeContext(v), ContentSource: req.GetVolumeContentSource(),
 	}}, nil
 }
 
@@ -199,4 +201,24 @@ func csiSnapshot(s *volume.Snapshot) *csi.Snapshot {
 		out.CreationTime = timestamppb.New(s.CreationTime)
 	}
 	return out
+}
+
+// crossBoxSource is the answer to a restore or clone whose source is on another box than the StorageClass's:
+// NotFound when the source does not exist there either (as for any missing source), else InvalidArgument,
+// since btrfs snapshots do not cross boxes. Only this refusal pays the exec that reads the source.
+func (d *Driver) crossBoxSource(ctx context.Context, srcBox *box, src volume.Source, srcID string, want *box) error {
+	var err error
+	if src.SnapshotID != "" {
+		var snaps []volume.Snapshot
+		if snaps, err = srcBox.Volumes.ListSnapshots(ctx, volume.SnapshotFilter{ID: src.SnapshotID}); err == nil && len(snaps) == 0 {
+			err = fmt.Errorf("source snapshot %s does not exist: %w", srcID, volume.ErrNotFound)
+		}
+	} else {
+		_, err = srcBox.Volumes.Get(ctx, src.VolumeID)
+	}
+	if err != nil {
+		return toStatus(err)
+	}
+	return invalid("the source %s is on box %s, but the StorageClass puts the volume on box %s: a restore or clone "+
+		"stays on its source's box (use a StorageClass with %s=%s)", srcID, srcBox.Name, want.Name, paramBox, srcBox.Name)
 }

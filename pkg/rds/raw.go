@@ -34,3 +34,7 @@ func (c *Client) Exec(ctx context.Context, script string) (RawOutput, error) {
 // by itself once a script showed that the RDS went on after a failed command. The controller's start-up
 // check calls it when its own probe shows that, before any mutation is sent.
 func (c *Client) SendOneCommandPerExec() { c.goesOn.Store(true) }
+
+// ScriptsStop tells whether Run sends scripts that stop at a failed command: false with one command per
+// exec (configured, or learned from the RDS), where a block of commands could run past a failure.
+func (c *Client) ScriptsStop() bool { return !c.cfg.OneCommandPerExec && !c.goesOn.Load() }

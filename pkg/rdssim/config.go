@@ -41,9 +41,12 @@ type Config struct {
 	// AllowHostName is how nvme-tcp-server-allow-host-name restricts an export (UNVERIFIED beyond the
 	// manual's "allows connections from specific hostnames"): the Exporter is told the hosts it allows.
 	AllowHostName AllowHostForm
-	PoolFS        string // "btrfs" (default) or "xfs"
-	PoolSize      int64  // bytes; default 100 GiB
-	Width         int    // column at which print detail wraps; default 80
+	// ScriptIf says whether scripts may hold `:if (...) do={...}` (MikroTik manual, "Scripting"; the
+	// default). ScriptIfNo makes :if a bad command name, for the driver's fallback to a read first.
+	ScriptIf ScriptIf
+	PoolFS   string // "btrfs" (default) or "xfs"
+	PoolSize int64  // bytes; default 100 GiB
+	Width    int    // column at which print detail wraps; default 80
 	// Latency is charged once per exec request: the network round trip (session open, request, answer),
 	// whatever the script holds. CommandLatency is charged before each command the script runs: RouterOS's
 	// own work. A latency fault adds to CommandLatency for the commands it matches.
@@ -136,6 +139,25 @@ const (
 	// Snapshots/Documents-22012025), so this may well be the real box.
 	ParentsRefuse Parents = "refuse"
 )
+
+// ScriptIf is whether the console speaks :if.
+type ScriptIf string
+
+const (
+	ScriptIfYes ScriptIf = "yes"
+	ScriptIfNo  ScriptIf = "no"
+)
+
+// ParseScriptIf reads "yes" or "no" ("" is the default, yes).
+func ParseScriptIf(s string) (ScriptIf, error) {
+	switch v := ScriptIf(s); v {
+	case "":
+		return ScriptIfYes, nil
+	case ScriptIfYes, ScriptIfNo:
+		return v, nil
+	}
+	return "", fmt.Errorf("rdssim: script-if %q: want yes or no", s)
+}
 
 // ParseParents reads "create" or "refuse" ("" is the default, create).
 func ParseParents(s string) (Parents, error) {

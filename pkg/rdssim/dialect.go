@@ -14,11 +14,13 @@ type Dialect struct {
 	// LabelIsMountPoint labels the pool's filesystem with the pool's name, as the manual does "for
 	// simplicity" (and as the simulator did before it followed the manual).
 	LabelIsMountPoint bool
+	// ScriptIf "no": the console has no :if, so a create reads the name first (pkg/volume).
+	ScriptIf ScriptIf
 }
 
 // Dialects are the combinations that matter: the documented one (the zero Dialect), names and parent= by
 // path in each combination, scripts that go on after an error with failing execs exiting 0, failing execs
-// exiting 0 alone, subvolume add refusing to make missing parent directories (with names by leaf and by
+// exiting 0 alone, a console without :if, subvolume add refusing to make missing parent directories (with names by leaf and by
 // path: the base path must then exist before the driver starts, as README says to make it), and the simulator's former dialect (label = mount point, everything by path).
 var Dialects = []Dialect{
 	{Name: "documented"},
@@ -30,12 +32,14 @@ var Dialects = []Dialect{
 	{Name: "no-missing-parents", Parents: ParentsRefuse},
 	{Name: "path-names-no-missing-parents", SubvolumeNames: NamePath, SubvolumeParent: NamePath, Parents: ParentsRefuse},
 	{Name: "label-is-mount-point", LabelIsMountPoint: true, SubvolumeNames: NamePath, SubvolumeParent: NamePath},
+	{Name: "no-script-if", ScriptIf: ScriptIfNo},
 }
 
 // Apply returns cfg with the dialect's switches set (its faults added to cfg's).
 func (d Dialect) Apply(cfg Config) Config {
 	cfg.SubvolumeNames, cfg.SubvolumeParent, cfg.OnError = d.SubvolumeNames, d.SubvolumeParent, d.OnError
 	cfg.SubvolumeAddParents = d.Parents
+	cfg.ScriptIf = d.ScriptIf
 	if d.ExitZero {
 		cfg.Faults = append(append([]Fault{}, cfg.Faults...), Fault{Kind: FaultExitZero})
 	}

@@ -1,6 +1,7 @@
 package rdssim
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,49 +67,115 @@ func (s *Simulator) diskAdd(x *execCtx, st *statement) error {
 	if err != nil || rel == "" {
 		return failure("file-path must name a file on %s", s.poolName)
 	}
+	if a["slot"] == "" {
+		// The slot is made from the disk's index, which only the commit knows.
+		return s.diskAddLocked(x, a, clean, rel)
+	}
+	unlock := s.slotLocks.lock("disk "+a["slot"], "file "+rel)
+	defer unlock()
+	s.allocatedOutsideLock(x)
+	d := &diskRecord{Slot: a["slot"], FilePath: clean, MountFilesystem: true, Port: defaultNVMePort}
+	d.NQN = d.Slot
+	applyDiskProps(d, a)
+	cur := s.published()
+	if err := s.addable(cur, d, rel); err != nil {
+		return err
+	}
+	host := s.hostPathRel(rel)
+	oldSize, exists, err := diskFileSize(d, host, a)
+	if err != nil {
+		return err
+	}
+	if exists {
+		defer s.forgetAllocated() // the file turns from another file into a disk's
+	}
+	if err := s.checkSpace(x, cur, host, oldSize, d.Size); err != nil {
+		return err
+	}
+	// The file is made outside the state lock: an add of another disk does not wait for it.
+	if err := makeFile(host, d.Size); err != nil {
+		return err
+	}
+	if s.fileHook != nil {
+		s.fileHook(rel)
+	}
+	err = s.mutate(func(next *state) (bool, error) {
+		if err := s.addable(next, d, rel); err != nil {
+			return false, err
+		}
+		d.Index = next.NextDiskIndex
+		if err := s.reconcileExport(nil, d); err != nil {
+			return false, err
+		}
+		next.NextDiskIndex++
+		next.Disks = append(next.Disks, d)
+		return true, nil
+	})
+	if errors.Is(err, errAlreadyExists) && !exists {
+		// Another disk took the NQN while the file was made: the file was this command's alone.
+		_ = os.Remove(host)
+	}
+	return err
+}
+
+// addable says why disk d (its file at rel on the pool) cannot be added to st, or nil.
+func (s *Simulator) addable(st *state, d *diskRecord, rel string) error {
+	if st.diskBySlot(d.Slot) != nil || d.Slot == st.Pool.Name {
+		return errAlreadyExists
+	}
+	for _, o := range st.Disks {
+		if o.FilePath == d.FilePath || (d.Export && o.Export && o.NQN == d.NQN) {
+			return errAlreadyExists
+		}
+	}
+	if st.readOnlyAt(rel) != nil {
+		return errReadOnly
+	}
+	return nil
+}
+
+// diskFileSize sets d.Size from file-size= (or the existing file's size) and reports the file's size
+// before (-1 when there is no file).
+func diskFileSize(d *diskRecord, host string, a map[string]string) (oldSize int64, exists bool, err error) {
+	info, serr := os.Stat(host)
+	exists = serr == nil
+	oldSize = -1
+	if exists {
+		if !info.Mode().IsRegular() {
+			return 0, true, failure("file-path is not a regular file")
+		}
+		oldSize = info.Size()
+	}
+	switch {
+	case a["file-size"] != "":
+		n, _ := parseFileSize(a["file-size"])
+		d.Size = roundToSector(n)
+	case exists:
+		d.Size = oldSize
+	default:
+		return 0, exists, failure("file-size must be specified")
+	}
+	return oldSize, exists, nil
+}
+
+// diskAddLocked adds a disk with no slot given, all of it under the state lock.
+func (s *Simulator) diskAddLocked(x *execCtx, a map[string]string, clean, rel string) error {
 	s.allocatedOutsideLock(x)
 	return s.mutate(func(next *state) (bool, error) {
-		d := &diskRecord{Index: next.NextDiskIndex, Slot: a["slot"], FilePath: clean, MountFilesystem: true, Port: defaultNVMePort}
-		if d.Slot == "" {
-			d.Slot = "file" + strconv.Itoa(d.Index)
-		}
+		d := &diskRecord{Index: next.NextDiskIndex, Slot: "file" + strconv.Itoa(next.NextDiskIndex), FilePath: clean,
+			MountFilesystem: true, Port: defaultNVMePort}
 		d.NQN = d.Slot
 		applyDiskProps(d, a)
-		if next.diskBySlot(d.Slot) != nil || d.Slot == next.Pool.Name {
-			return false, errAlreadyExists
-		}
-		for _, o := range next.Disks {
-			if o.FilePath == d.FilePath || (d.Export && o.Export && o.NQN == d.NQN) {
-				return false, errAlreadyExists
-			}
-		}
-		if next.readOnlyAt(rel) != nil {
-			return false, errReadOnly
+		if err := s.addable(next, d, rel); err != nil {
+			return false, err
 		}
 		host := s.hostPathRel(rel)
-		var oldSize int64
-		info, err := os.Stat(host)
-		exists := err == nil
-		if exists {
-			defer s.forgetAllocated() // the file turns from another file into a disk's
+		oldSize, exists, err := diskFileSize(d, host, a)
+		if err != nil {
+			return false, err
 		}
 		if exists {
-			if !info.Mode().IsRegular() {
-				return false, failure("file-path is not a regular file")
-			}
-			oldSize = info.Size()
-		}
-		switch {
-		case a["file-size"] != "":
-			n, _ := parseFileSize(a["file-size"])
-			d.Size = roundToSector(n)
-		case exists:
-			d.Size = oldSize
-		default:
-			return false, failure("file-size must be specified")
-		}
-		if !exists {
-			oldSize = -1
+			defer s.forgetAllocated()
 		}
 		if err := s.checkSpace(x, next, host, oldSize, d.Size); err != nil {
 			return false, err

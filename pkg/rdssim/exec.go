@@ -55,56 +55,87 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 		_, err := io.WriteString(out, text)
 		return err
 	}
-	stmts, err := parseScriptIn(script, s.menus())
+	stmts, err := parseScriptWith(script, parseOptions{noIf: s.cfg.ScriptIf == ScriptIfNo,
+		noAllowHost: s.cfg.AllowHostName == AllowHostAbsent})
 	if err != nil {
 		s.record(user, strings.TrimSpace(script), false)
 		s.logf("rds-sim: rejected user=%s %s: %s", user, logText(script), err)
 		_ = send(err.Error() + crlf)
 		return s.failureStatus(script), true
 	}
-	failed := []string(nil) // the texts of the first failed command, when the script goes on after it
-	for _, st := range stmts {
-		texts := []string{st.canonical, st.text}
-		if !s.wait(ctx, s.commandDelay(texts...)) {
-			return 0, false
-		}
-		if _, hit := s.takeFault(FaultDropBefore, texts...); hit {
-			s.logf("rds-sim: fault drop-before user=%s %s", user, logText(st.canonical))
-			conn.Close()
-			return 0, false
-		}
-		if _, hit := s.takeFault(FaultHang, texts...); hit {
-			s.logf("rds-sim: fault hang user=%s %s", user, logText(st.canonical))
-			// What ran before the hang is durable on a real box, also if it is killed while hanging.
-			_ = s.persistLatest()
-			<-ctx.Done()
-			return 0, false
-		}
-		s.record(user, st.canonical, false)
-		s.logf("rds-sim: cmd user=%s %s", user, logText(st.canonical))
-		result, err := s.run(&execCtx{ctx: ctx, texts: texts, emit: send}, st)
-		if _, hit := s.takeFault(FaultDropAfter, texts...); hit {
-			s.logf("rds-sim: fault drop-after user=%s %s", user, logText(st.canonical))
-			conn.Close()
-			return 0, false
-		}
-		if serr := send(result); serr != nil {
-			return 0, false
-		}
-		if err != nil {
-			_ = send(consoleText(err) + crlf)
-			if s.cfg.OnError != OnErrorContinue {
-				return s.failureStatus(texts...), true
-			}
-			if failed == nil {
-				failed = texts
-			}
-		}
+	r := &scriptRun{ctx: ctx, conn: conn, user: user, send: send}
+	if stopped, ok := s.runStatements(r, stmts); stopped || !ok {
+		return r.status, ok
 	}
-	if failed != nil {
-		return s.failureStatus(failed...), true
+	if r.failed != nil {
+		return s.failureStatus(r.failed...), true
 	}
 	return 0, true
+}
+
+// scriptRun is one exec's script while it runs.
+type scriptRun struct {
+	ctx    context.Context
+	conn   io.Closer
+	user   string
+	send   func(string) error
+	failed []string // the texts of the first failed command, when the script goes on after it
+	status int      // the exit status, once stopped
+}
+
+// runStatements runs stmts in order (a script, or the block an :if chose). stopped: the script ends here
+// with r.status (a runtime error); ok false: the exec ends with no status (a dropped connection, a hang).
+func (s *Simulator) runStatements(r *scriptRun, stmts []*statement) (stopped, ok bool) {
+	for _, st := range stmts {
+		texts := []string{st.canonical, st.text}
+		if !s.wait(r.ctx, s.commandDelay(texts...)) {
+			return true, false
+		}
+		if _, hit := s.takeFault(FaultDropBefore, texts...); hit {
+			s.logf("rds-sim: fault drop-before user=%s %s", r.user, logText(st.canonical))
+			r.conn.Close()
+			return true, false
+		}
+		if _, hit := s.takeFault(FaultHang, texts...); hit {
+			s.logf("rds-sim: fault hang user=%s %s", r.user, logText(st.canonical))
+			// What ran before the hang is durable on a real box, also if it is killed while hanging.
+			_ = s.persistLatest()
+			<-r.ctx.Done()
+			return true, false
+		}
+		s.record(r.user, st.canonical, false)
+		s.logf("rds-sim: cmd user=%s %s", r.user, logText(st.canonical))
+		if st.spec.id == cmdIf {
+			block := st.otherwise
+			if truthy(st.cond.eval(s, s.published())) {
+				block = st.then
+			}
+			if stopped, ok := s.runStatements(r, block); stopped || !ok {
+				return stopped, ok
+			}
+			continue
+		}
+		result, err := s.run(&execCtx{ctx: r.ctx, texts: texts, emit: r.send}, st)
+		if _, hit := s.takeFault(FaultDropAfter, texts...); hit {
+			s.logf("rds-sim: fault drop-after user=%s %s", r.user, logText(st.canonical))
+			r.conn.Close()
+			return true, false
+		}
+		if serr := r.send(result); serr != nil {
+			return true, false
+		}
+		if err != nil {
+			_ = r.send(consoleText(err) + crlf)
+			if s.cfg.OnError != OnErrorContinue {
+				r.status = s.failureStatus(texts...)
+				return true, true
+			}
+			if r.failed == nil {
+				r.failed = texts
+			}
+		}
+	}
+	return false, true
 }
 
 // failureStatus is 1, or 0 while an exit-zero fault matches.

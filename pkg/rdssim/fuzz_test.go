@@ -13,6 +13,8 @@ import (
 func FuzzParseScript(f *testing.F) {
 	f.Add(addPVC1)
 	f.Add(`/disk print detail where slot~"^pvc-" and !nvme-tcp-export or (size>1G)`)
+	f.Add(`:if ([:len [/disk find where slot="a"]] = 0 && [:len [/file find where name="p"]] = 0) do={/disk add type=file file-path=p/x slot=a file-size=1G; :put "m"} else={:put n}`)
+	f.Add(":if (!(1 < 2) || [:len [/disk/btrfs/subvolume find where name~\"x\"]] != 0) do={\n:if (1 = 1) do={:put a}\n}")
 	sample := &item{index: 1, flags: "Bt", fields: []field{
 		{key: "slot", value: "pvc-1", quoted: true}, {key: "size", value: "1 024", raw: "1024"},
 		{key: "name", value: "k8s/a"}, {key: "file-path", value: "/pool/a"}},
@@ -32,9 +34,14 @@ func FuzzParseScript(f *testing.F) {
 			}
 			return
 		}
-		for _, st := range stmts {
+		for len(stmts) > 0 {
+			st := stmts[0]
+			stmts = append(append(stmts[1:], st.then...), st.otherwise...)
 			if st.spec == nil || st.canonical == "" {
 				t.Fatalf("statement without a command: %+v", st)
+			}
+			if st.spec.id == cmdIf && (st.cond == nil || st.then == nil) {
+				t.Fatalf(":if without a condition or a do= block: %+v", st)
 			}
 			if st.where != nil {
 				st.where.match(sample)

@@ -18,6 +18,8 @@ const (
 	tokRBracket
 	tokLParen
 	tokRParen
+	tokLBrace // { opens a block: the do= and else= of :if
+	tokRBrace
 	tokSep // a newline or ';' ends a statement
 )
 
@@ -148,14 +150,15 @@ func (lx *lexer) run() ([]token, error) {
 			}
 			lx.emit(tokString, s, p, start, space)
 			space = false
-		case r == '[' || r == ']' || r == '(' || r == ')':
+		case r == '[' || r == ']' || r == '(' || r == ')' || r == '{' || r == '}':
 			lx.advance(size, r)
-			kind := map[rune]tokenKind{'[': tokLBracket, ']': tokRBracket, '(': tokLParen, ')': tokRParen}[r]
+			kind := map[rune]tokenKind{'[': tokLBracket, ']': tokRBracket, '(': tokLParen, ')': tokRParen,
+				'{': tokLBrace, '}': tokRBrace}[r]
 			lx.emit(kind, string(r), p, start, space)
 			space = false
-		case r == '$' || r == '{' || r == '}' || r == '\\' || r == utf8.RuneError:
-			// Variables, blocks and stray escapes are outside the subset the
-			// simulator speaks; refusing them keeps hostile input inert.
+		case r == '$' || r == '\\' || r == utf8.RuneError:
+			// Variables and stray escapes are outside the subset the simulator
+			// speaks; refusing them keeps hostile input inert.
 			return nil, syntaxError(p)
 		default:
 			word, err := lx.word()
@@ -171,7 +174,7 @@ func (lx *lexer) run() ([]token, error) {
 
 func isWordBreak(r rune) bool {
 	switch r {
-	case ' ', '\t', '\r', '\n', ';', '"', '[', ']', '(', ')':
+	case ' ', '\t', '\r', '\n', ';', '"', '[', ']', '(', ')', '{', '}':
 		return true
 	}
 	return false
@@ -184,7 +187,7 @@ func (lx *lexer) word() (string, error) {
 		if isWordBreak(r) {
 			break
 		}
-		if r == '$' || r == '{' || r == '}' || r == '\\' || r == utf8.RuneError {
+		if r == '$' || r == '\\' || r == utf8.RuneError {
 			return "", syntaxError(position{lx.line, lx.col})
 		}
 		lx.advance(size, r)

@@ -33,6 +33,7 @@ const (
 	cmdFilesystemPrint
 	cmdFilesystemFind
 	cmdPut
+	cmdIf // :if, parsed by ifStatement (script_if.go)
 )
 
 type commandSpec struct {
@@ -191,18 +192,14 @@ func buildMenus() *menu {
 	return root
 }
 
-// menus is the menu tree of this simulator: without nvme-tcp-server-allow-host-name on a box that does not
-// have the property (AllowHostAbsent).
-func (s *Simulator) menus() *menu {
-	root := buildMenus()
-	if s.cfg.AllowHostName == AllowHostAbsent {
-		disk := root.children["disk"]
-		delete(disk.props, allowHostProp)
-		for _, c := range disk.commands {
-			delete(c.named, allowHostProp)
-		}
+// withoutAllowHost takes nvme-tcp-server-allow-host-name out of a menu tree, as on a box that does not have
+// the property (AllowHostAbsent).
+func withoutAllowHost(root *menu) {
+	disk := root.children["disk"]
+	delete(disk.props, allowHostProp)
+	for _, c := range disk.commands {
+		delete(c.named, allowHostProp)
 	}
-	return root
 }
 
 const allowHostProp = "nvme-tcp-server-allow-host-name"

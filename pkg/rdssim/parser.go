@@ -17,6 +17,9 @@ type statement struct {
 	items     *itemRef        // numbers: positional, numbers= or [find ...]
 	where     expr            // print ... where EXPR; nil prints everything
 	put       string          // :put text
+	cond      cond            // :if (COND)
+	then      []*statement    // :if's do= block
+	otherwise []*statement    // :if's else= block
 }
 
 // itemRef names the items a command acts on.
@@ -29,44 +32,67 @@ type itemRef struct {
 type parser struct {
 	src  string
 	root *menu
+	opts parseOptions
 }
 
 // parseScript parses a whole script. Any error means nothing may run, which
 // is how RouterOS treats a script it cannot parse.
-func parseScript(src string) ([]*statement, error) { return parseScriptIn(src, buildMenus()) }
+func parseScript(src string) ([]*statement, error) { return parseScriptWith(src, parseOptions{}) }
 
-// parseScriptIn parses a script against the menu tree root (buildMenus, or a variant of it).
-func parseScriptIn(src string, root *menu) ([]*statement, error) {
+// parseOptions are the dialect switches that decide what parses.
+type parseOptions struct {
+	noIf        bool // :if is not a command (Config.ScriptIf "no")
+	noAllowHost bool // /disk has no nvme-tcp-server-allow-host-name (Config.AllowHostName "absent")
+}
+
+func parseScriptWith(src string, o parseOptions) ([]*statement, error) {
 	toks, err := lex(src)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{src: src, root: root}
-	cur := p.root
+	root := buildMenus()
+	if o.noAllowHost {
+		withoutAllowHost(root)
+	}
+	p := &parser{src: src, root: root, opts: o}
+	return p.statements(toks, p.root)
+}
+
+// statements parses a run of statements separated by newlines or ';' outside brackets and blocks, starting
+// in menu cur: a whole script, or the body of a do= or else= block.
+func (p *parser) statements(toks []token, cur *menu) ([]*statement, error) {
 	var out []*statement
-	start, depth := 0, 0
+	var open []token // the brackets and braces not yet closed
+	start := 0
 	for i := 0; i <= len(toks); i++ {
 		if i < len(toks) {
-			switch toks[i].kind {
-			case tokLBracket:
-				depth++
+			switch t := toks[i]; t.kind {
+			case tokLBracket, tokLBrace:
+				open = append(open, t)
 				continue
-			case tokRBracket:
-				if depth == 0 {
-					return nil, syntaxError(toks[i].pos)
+			case tokRBracket, tokRBrace:
+				want := tokLBracket
+				if t.kind == tokRBrace {
+					want = tokLBrace
 				}
-				depth--
+				if len(open) == 0 || open[len(open)-1].kind != want {
+					return nil, syntaxError(t.pos)
+				}
+				open = open[:len(open)-1]
 				continue
 			case tokSep:
-				if depth > 0 {
-					return nil, syntaxError(toks[i].pos)
+				if len(open) > 0 {
+					if open[len(open)-1].kind == tokLBracket {
+						return nil, syntaxError(t.pos)
+					}
+					continue // a separator inside a block belongs to the block's statements
 				}
 			default:
 				continue
 			}
 		}
-		if depth > 0 {
-			return nil, syntaxError(openBracket(toks[start:i]))
+		if len(open) > 0 {
+			return nil, syntaxError(open[len(open)-1].pos)
 		}
 		if i > start {
 			st, next, err := p.statement(toks[start:i], cur)
@@ -81,20 +107,6 @@ func parseScriptIn(src string, root *menu) ([]*statement, error) {
 		start = i + 1
 	}
 	return out, nil
-}
-
-// openBracket finds the unmatched '[' of a statement, for the error position.
-func openBracket(toks []token) position {
-	var stack []position
-	for _, t := range toks {
-		switch t.kind {
-		case tokLBracket:
-			stack = append(stack, t.pos)
-		case tokRBracket:
-			stack = stack[:len(stack)-1]
-		}
-	}
-	return stack[len(stack)-1]
 }
 
 func (p *parser) source(toks []token) string {
@@ -156,6 +168,9 @@ func (p *parser) statement(toks []token, cur *menu) (*statement, *menu, error) {
 	m := cur
 	var spec *commandSpec
 	i := 1
+	if first.text == ":if" && !p.opts.noIf {
+		return p.ifStatement(st, toks, cur)
+	}
 	if strings.HasPrefix(first.text, ":") {
 		spec = p.root.commands[first.text]
 		if spec == nil {

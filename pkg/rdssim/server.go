@@ -29,6 +29,10 @@ type Simulator struct {
 	st      *state       // never changed once published: a mutation swaps in a changed copy
 	version uint64       // counts published states
 
+	slotLocks keyLocks // per disk slot and pool path: file work outside the state lock (keylock.go)
+	// fileHook, when set (tests), runs after a command's file work and before its commit.
+	fileHook func(rel string)
+
 	alloc   allocCache
 	saveMu  sync.Mutex // one writer of state.json at a time; see persist
 	saved   uint64     // the version state.json holds

@@ -32,57 +32,92 @@ func (s *Simulator) subvolumeAdd(x *execCtx, st *statement) error {
 		return failure("name must be specified")
 	}
 	readOnly, _ := parseBool(a["read-only"])
-	return s.mutate(func(next *state) (bool, error) {
-		// fs= is the filesystem's label, not the mount point (manual, "Btrfs": "the Btrfs disk label
-		// found under /disk/btrfs/filesystem print").
-		if a["fs"] != next.Pool.Label {
-			return false, noMatchingValue("fs")
+	keys := []string{}
+	if rel, err := s.subvolumeName(a["name"]); err == nil {
+		keys = append(keys, "file "+rel)
+	}
+	if a["parent"] != "" {
+		// The parent's files are copied outside the state lock: a command on the parent waits for the copy.
+		if src, err := s.parentOf(s.published(), a["parent"]); err == nil {
+			keys = append(keys, "file "+src.Name)
 		}
-		if next.Pool.FS != "btrfs" {
-			return false, errNotBtrfs
+	}
+	unlock := s.slotLocks.lock(keys...)
+	defer unlock()
+	cur := s.published()
+	rel, host, err := s.subvolumeAddable(x, cur, a)
+	if err != nil {
+		return err
+	}
+	sv := &subvolumeRecord{Name: rel, FS: cur.Pool.Name, ReadOnly: readOnly, UUID: newUUID(), Created: time.Now()}
+	// The directory, or the snapshot's copy, is made outside the state lock: commands on other disks and
+	// subvolumes do not wait for it.
+	if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+		return failure("can not create directory: %v", osReason(err))
+	}
+	if a["parent"] == "" {
+		if err := os.Mkdir(host, 0o755); err != nil {
+			return failure("can not create subvolume: %v", osReason(err))
 		}
-		rel, err := s.subvolumeName(a["name"])
-		if err != nil {
-			return false, err
-		}
+	} else if err := s.snapshot(cur, a["parent"], sv, host); err != nil {
+		return err
+	}
+	if s.fileHook != nil {
+		s.fileHook(rel)
+	}
+	err = s.mutate(func(next *state) (bool, error) {
 		if next.subvolume(rel) != nil {
-			return false, errAlreadyExists
-		}
-		host := s.hostPathRel(rel)
-		if _, err := os.Lstat(host); err == nil {
 			return false, errAlreadyExists
 		}
 		if next.readOnlyAt(rel) != nil {
 			return false, errReadOnly
 		}
-		if _, hit := s.takeFault(FaultDiskFull, x.texts...); hit {
-			return false, errNotEnoughSpace
-		}
-		sv := &subvolumeRecord{Index: next.NextSubvolIndex, ID: next.NextSubvolID, Name: rel, FS: next.Pool.Name,
-			ReadOnly: readOnly, UUID: newUUID(), Created: time.Now()}
-		// Whether the real box makes missing parent directories is UNVERIFIED: Config.SubvolumeAddParents.
-		if s.cfg.SubvolumeAddParents == ParentsRefuse {
-			if fi, err := os.Stat(filepath.Dir(host)); err != nil || !fi.IsDir() {
-				return false, errNoParent
-			}
-		}
-		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
-			return false, failure("can not create directory: %v", osReason(err))
-		}
-		if a["parent"] == "" {
-			if err := os.Mkdir(host, 0o755); err != nil {
-				return false, failure("can not create subvolume: %v", osReason(err))
-			}
-		} else {
-			if err := s.snapshot(next, a["parent"], sv, host); err != nil {
-				return false, err
-			}
-		}
+		sv.Index, sv.ID = next.NextSubvolIndex, next.NextSubvolID
 		next.NextSubvolIndex++
 		next.NextSubvolID++
 		next.Subvolumes = append(next.Subvolumes, sv)
 		return true, nil
 	})
+	if err != nil {
+		_ = os.RemoveAll(host)
+	}
+	return err
+}
+
+// subvolumeAddable checks a subvolume add against st and returns the subvolume's path below the pool and
+// on the host.
+func (s *Simulator) subvolumeAddable(x *execCtx, st *state, a map[string]string) (rel, host string, err error) {
+	// fs= is the filesystem's label, not the mount point (manual, "Btrfs": "the Btrfs disk label
+	// found under /disk/btrfs/filesystem print").
+	if a["fs"] != st.Pool.Label {
+		return "", "", noMatchingValue("fs")
+	}
+	if st.Pool.FS != "btrfs" {
+		return "", "", errNotBtrfs
+	}
+	if rel, err = s.subvolumeName(a["name"]); err != nil {
+		return "", "", err
+	}
+	if st.subvolume(rel) != nil {
+		return "", "", errAlreadyExists
+	}
+	host = s.hostPathRel(rel)
+	if _, err := os.Lstat(host); err == nil {
+		return "", "", errAlreadyExists
+	}
+	if st.readOnlyAt(rel) != nil {
+		return "", "", errReadOnly
+	}
+	if _, hit := s.takeFault(FaultDiskFull, x.texts...); hit {
+		return "", "", errNotEnoughSpace
+	}
+	// Whether the real box makes missing parent directories is UNVERIFIED: Config.SubvolumeAddParents.
+	if s.cfg.SubvolumeAddParents == ParentsRefuse {
+		if fi, err := os.Stat(filepath.Dir(host)); err != nil || !fi.IsDir() {
+			return "", "", errNoParent
+		}
+	}
+	return rel, host, nil
 }
 
 // subvolumeName checks a name relative to the pool ("k8s/pvc-1").

@@ -37,6 +37,9 @@ type Manager struct {
 	containers sync.Map
 	// noHostAccess: the RDS does not know nvme-tcp-server-allow-host-name (hostaccess.go).
 	noHostAccess atomic.Bool
+	// noGuards: this RDS does not run `:if` guards (the start-up check, or a guard it refused), so a create
+	// reads the name first (create_guard.go).
+	noGuards atomic.Bool
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -54,9 +57,11 @@ type CreateRequest struct {
 	AllowedHosts []string
 }
 
-// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs two
-// execs (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool the state of
-// the name is read first (checkName), then one script makes the volume.
+// Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
+// exec (plus one, once per pool and process, to learn the pool's filesystem): on a btrfs pool a guard adds
+// the subvolume and the disk only while nothing holds the name, and the same script reads the result back
+// (create_guard.go). Where the name is held by what an interrupted create or delete left, or the RDS runs no
+// guards, the name's state is read first (checkName), then one script makes the volume.
 func (m *Manager) Create(ctx context.Context, r CreateRequest) (_ *Volume, err error) {
 	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
@@ -75,6 +80,9 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (_ *Volume, err e
 	}
 	layout := layoutOf(pi)
 	if layout == LayoutSubvolume {
+		if v, done, err := m.addGuarded(ctx, r, pi, size); done {
+			return v, err
+		}
 		if v, done, err := m.checkName(ctx, r, pi); done {
 			return v, err
 		}
@@ -165,14 +173,8 @@ func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (
 		return nil, true, err
 	}
 	if st.disk != nil {
-		v, err := fromDisk(st.disk)
-		if err != nil {
-			return nil, true, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
-		}
-		if err := compatible(v, r); err != nil {
-			return nil, true, err
-		}
-		return v, true, nil
+		v, err := existing(st.disk, r)
+		return v, true, err
 	}
 	if st.subvolume != nil || st.subvolumeErr != nil || st.dir || st.leafElsewhere {
 		if err := m.deleteLeftoversAnywhere(ctx, r.ID); err != nil {
@@ -180,6 +182,18 @@ func (m *Manager) checkName(ctx context.Context, r CreateRequest, pi poolInfo) (
 		}
 	}
 	return nil, false, nil
+}
+
+// existing decides a create whose name the RDS already has as a disk: the volume, if it is this one.
+func existing(d *rds.Disk, r CreateRequest) (*Volume, error) {
+	v, err := fromDisk(d)
+	if err != nil {
+		return nil, fmt.Errorf("volume name %q is taken on the RDS: %s: %w", r.ID, err.Error(), ErrAlreadyExists)
+	}
+	if err := compatible(v, r); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // dropAddedSubvolume removes the subvolume a create just added in r.Location before `/disk add` found the name
@@ -233,6 +247,20 @@ type state struct {
 
 // readState reads the disk for id and, on a btrfs pool, its subvolume and the subvolume's directory, in one exec.
 func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poolInfo) (state, error) {
+	reads, err := stateReads(id, loc, pi)
+	if err != nil {
+		return state{}, err
+	}
+	out, err := m.ros.Run(ctx, nil, reads...)
+	if err != nil {
+		return state{}, err
+	}
+	return stateFrom(out, loc, pi, id)
+}
+
+// stateReads are the reads of readState: the disk for id and, on a btrfs pool, its subvolume and the
+// subvolume's directory.
+func stateReads(id string, loc Location, pi poolInfo) ([]rds.Cmd, error) {
 	reads := make([]rds.Cmd, 0, 3)
 	add := func(c rds.Cmd, err error) error {
 		reads = append(reads, c)
@@ -242,13 +270,11 @@ func (m *Manager) readState(ctx context.Context, id string, loc Location, pi poo
 	if layoutOf(pi) == LayoutSubvolume {
 		errs = append(errs, add(listSubvolumes(id)), add(rds.PrintFiles(rds.Eq("name", subvolumeDir(loc.Pool, loc.SubvolumeName(id))))))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return state{}, err
-	}
-	out, err := m.ros.Run(ctx, nil, reads...)
-	if err != nil {
-		return state{}, err
-	}
+	return reads, errors.Join(errs...)
+}
+
+// stateFrom reads a state out of the answers to stateReads.
+func stateFrom(out [][]routeros.Item, loc Location, pi poolInfo, id string) (state, error) {
 	var st state
 	disks, err := rds.DisksFrom(out[0])
 	if err != nil {

@@ -205,10 +205,9 @@ func TestCreateIsOneExecAndExact(t *testing.T) {
 				t.Fatalf("created %+v", v)
 			}
 			scripts := e.sim.Scripts()
-			// One read of the name first (a subvolume must never be added while its id is taken: issue 12),
-			// then one script.
-			if !single && len(scripts) != 2 {
-				t.Fatalf("create took %d execs, want 2 (the name's state, then the script): %q", len(scripts), scripts)
+			// One script: the guard adds nothing while the id is taken (create_guard.go), and the read-back.
+			if !single && len(scripts) != 1 {
+				t.Fatalf("create took %d execs, want 1 (the guarded script): %q", len(scripts), scripts)
 			}
 			cmds := strings.Join(e.sim.Commands(), "\n")
 			for _, must := range []string{"mount-filesystem=no", "file-size=1610612736", `nvme-tcp-server-nqn="nqn.2000-02.com.mikrotik:pvc-exact"`} {

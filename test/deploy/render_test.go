@@ -46,6 +46,8 @@ var variants = []variant{
 		"keys from the operator's Secret, no snapshotter, IPv6 address with port, moved kubelet dir"},
 	{"capacity-servicemonitor-1-replica", "capacity-monitoring-values.yaml",
 		"one replica (no PDB), storage capacity, ServiceMonitor and Grafana dashboard"},
+	{"two-boxes", "two-boxes-values.yaml",
+		"the default box and two more (keys in values, and in a Secret of their own), a StorageClass per box, storage capacity"},
 }
 
 // repoRoot is the repository's top directory (this file is test/deploy/render_test.go).

@@ -67,3 +67,9 @@ securityContext:
   capabilities:
     drop: [ALL]
 {{- end -}}
+
+{{/* More RDS boxes: the ConfigMap with the boxes file, and a box's Secret (its own, or one the chart makes). */}}
+{{- define "rds-csi.boxesConfigName" -}}{{ include "rds-csi.fullname" . }}-rds-boxes{{- end -}}
+{{- define "rds-csi.boxSecretName" -}}
+{{- .box.existingSecret | default (printf "%s-box-%s" (include "rds-csi.fullname" .root) .box.name) -}}
+{{- end -}}
