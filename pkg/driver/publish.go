@@ -88,7 +88,8 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 	if id == "" {
 		return nil, invalid("volume id is missing")
 	}
-	// Only the attachment records change, so the box need not be configured (or up) to release a hold.
+	// The hold is released even when the box is not configured; its export is restricted again only when it
+	// is (host access control reads the disk: revokeOnUnpublish).
 	if _, _, err := ParseID(id); err != nil {
 		return nil, invalid("volume id %q is not a valid id (<name> or <box>/<name>): %v", id, err)
 	}
