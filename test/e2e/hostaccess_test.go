@@ -50,8 +50,10 @@ func TestHostAccessControl(t *testing.T) {
 	v := st.createVolume(t, "pvc-e2e-acl", gib, blockCapability(), map[string]string{"hostAccessControl": "true"})
 	port := v.context[nvme.VolumeContextPort]
 	connect := func(host, hostID string) (string, error) {
+		// --duplicate-connect: nvme-cli itself refuses a second connection to a subsystem it is connected to
+		// ("already connected"); the target must be the one that refuses.
 		out, err := exec.Command("nvme", "connect", "-t", "tcp", "-a", dataAddress, "-s", port, "-n", v.nqn,
-			"--hostnqn="+host, "--hostid="+hostID).CombinedOutput()
+			"--hostnqn="+host, "--hostid="+hostID, "--duplicate-connect").CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
 	mustBeRefused := func(when, host, hostID string) {
@@ -63,6 +65,9 @@ func TestHostAccessControl(t *testing.T) {
 		}
 		if c := controllersOf(t, v.nqn); len(c) != before {
 			t.Fatalf("%s: a refused connect changed the controllers from %d to %v", when, before, c)
+		}
+		if strings.Contains(out, "already connected") {
+			t.Fatalf("%s: nvme-cli refused host %s itself (%s), not the target", when, host, out)
 		}
 		t.Logf("%s: host %s refused: %s", when, host, out)
 	}
