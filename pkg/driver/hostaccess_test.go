@@ -223,3 +223,37 @@ func TestHostAccessUnknownToTheBox(t *testing.T) {
 	t.Logf("refused with %v", err)
 	nothingOfVolume(t, e.sim, "pvc-acl")
 }
+
+// TestHostAccessExecs pins what host access control costs in SSH execs (docs/architecture.md §3: the
+// round trips are the cost): a publish of a restricted volume reads it and sets the hosts with their
+// read-back (2), a repeated publish only reads (1); an unpublish reads (1) and, when the export is
+// restricted, sets (2); a volume without the parameter publishes as before (1) and unpublishes with one read.
+func TestHostAccessExecs(t *testing.T) {
+	e := newControllerEnv(t, rdssim.Config{})
+	ctx := context.Background()
+	vc := createHostAccess(t, e, "pvc-acl", fsRWO)
+	r, err := e.d.CreateVolume(ctx, createReq("pvc-open", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs := func(what string, want int, f func()) {
+		t.Helper()
+		e.sim.ResetCommands()
+		f()
+		if got := len(e.sim.Scripts()); got != want {
+			t.Errorf("%s: %d execs, want %d: %q", what, got, want, e.sim.Scripts())
+		}
+	}
+	pub := func(vol string, vc map[string]string) func() {
+		return func() {
+			if _, err := e.d.ControllerPublishVolume(ctx, publishTo(vol, "node-a,"+hostNQNA, fsRWO, vc)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	execs("publish, restricted", 2, pub("pvc-acl", vc))
+	execs("publish again, restricted", 1, pub("pvc-acl", vc))
+	execs("unpublish, restricted", 2, func() { unpublish(t, e, "pvc-acl", "node-a,"+hostNQNA) })
+	execs("publish, open", 1, pub("pvc-open", r.GetVolume().GetVolumeContext()))
+	execs("unpublish, open", 1, func() { unpublish(t, e, "pvc-open", "node-a,"+hostNQNA) })
+}
