@@ -1,0 +1,192 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/volume"
+)
+
+const gib = int64(1) << 30
+
+// scenario builds, on the simulator, what a cluster that has run the driver for a while leaves: volumes with
+// and without PVs, an older driver's flat volume, a leftover directory of an interrupted delete, and things
+// of other people's in the base path that must never be deleted.
+func scenario(t *testing.T, e *env) *fakeCluster {
+	t.Helper()
+	ctx := context.Background()
+	e.create(t, "pvc-kept", 2*gib)
+	e.create(t, "pvc-orphan", 3*gib)
+	e.create(t, "pvc-leftover", gib)
+	// An interrupted delete: the disk is gone, its directory (subvolume) with disk.img is not.
+	e.run(t, func() (rds.Cmd, error) { return rds.RemoveDisk("pvc-leftover") })
+	// The older public driver's volume: a flat file, same slot and NQN; it has a PV.
+	e.addDisk(t, rds.FileDiskSpec{Slot: "pvc-legacy", FilePath: "pool/k8s/pvc-legacy.img", SizeBytes: 4 * gib, NQN: volume.NQN("pvc-legacy")})
+	// A disk someone made by hand in the base path, under another NQN.
+	e.addDisk(t, rds.FileDiskSpec{Slot: "vm-disk", FilePath: "pool/k8s/vm-disk.img", SizeBytes: gib, NQN: "nqn.2024-01.org.example:vm-disk"})
+	// A flat image without a disk (it cannot be told from a user's), a user's file and a user's directory.
+	e.writeFile(t, "pool/k8s/pvc-old.img", make([]byte, 4096))
+	e.writeFile(t, "pool/k8s/notes.txt", []byte("hello"))
+	e.writeFile(t, "pool/k8s/userdata/disk.img", make([]byte, 512))
+	e.writeFile(t, "pool/k8s/userdata/photo.jpg", []byte("jpg"))
+	if _, err := e.m.CreateSnapshot(ctx, "snap-kept", "pvc-kept"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.CreateSnapshot(ctx, "snap-orphan", "pvc-kept"); err != nil {
+		t.Fatal(err)
+	}
+	return &fakeCluster{
+		pvs: []Ref{
+			{Name: "pvc-kept", Handle: "pvc-kept", SizeBytes: 2 * gib, BasePath: "pool/k8s"},
+			{Name: "legacy-pv", Handle: "pvc-legacy", SizeBytes: 4 * gib},
+			{Name: "pv-gone", Handle: "pvc-gone", SizeBytes: 5 * gib, BasePath: "pool/k8s"},
+		},
+		contents: []Ref{
+			{Name: "snapcontent-kept", Handle: "snap-kept", SizeBytes: 2 * gib},
+			{Name: "snapcontent-gone", Handle: "snap-gone"},
+		},
+	}
+}
+
+func TestOrphansListsBothSidesAndDeletesOnlyWhatTheDriverOwns(t *testing.T) {
+	e := newEnv(t, rdssimDefault())
+	ctx := context.Background()
+	cluster := scenario(t, e)
+	before := e.inventory(t)
+
+	rep, err := Compare(ctx, e.m, cluster, []volume.Location{e.loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "orphans.table.golden", table.Bytes())
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "orphans.json.golden", js.Bytes())
+	if after := e.inventory(t); !slices.Equal(after.Files, before.Files) || !slices.Equal(after.Disks, before.Disks) {
+		t.Fatalf("listing changed the RDS:\nbefore %+v\nafter  %+v", before, after)
+	}
+
+	var log bytes.Buffer
+	for _, o := range Delete(ctx, e.m, rep, &log) {
+		if o.Err != nil {
+			t.Errorf("delete %s %s: %v", o.Item.Kind, o.Item.ID, o.Err)
+		}
+	}
+	golden(t, "orphans.delete.golden", log.Bytes())
+
+	inv := e.inventory(t)
+	for _, gone := range []string{"pvc-orphan", "pvc-leftover", "snap-orphan"} {
+		for _, n := range append(append(inv.Disks, inv.Subvolumes...), inv.Files...) {
+			if strings.Contains(n, gone) {
+				t.Errorf("%s still on the RDS: %s", gone, n)
+			}
+		}
+	}
+	if want := []string{"pvc-kept", "pvc-legacy", "vm-disk"}; !slices.Equal(inv.Disks, want) {
+		t.Errorf("disks after delete: %v, want %v", inv.Disks, want)
+	}
+	for _, kept := range []string{"pool/k8s/pvc-old.img", "pool/k8s/notes.txt", "pool/k8s/userdata/photo.jpg",
+		"pool/k8s/userdata/disk.img", "pool/k8s/vm-disk.img", "pool/k8s/pvc-legacy.img", "pool/k8s/pvc-kept/disk.img"} {
+		if !slices.Contains(inv.Files, kept) {
+			t.Errorf("%s was removed: %v", kept, inv.Files)
+		}
+	}
+
+	// Run again: only what the driver does not own, and the cluster's side, are left.
+	rep, err = Compare(ctx, e.m, cluster, []volume.Location{e.loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range rep.Items {
+		if it.Deletable {
+			t.Errorf("still deletable after --delete: %+v", it)
+		}
+	}
+}
+
+// TestDeleteOnlyWhatWasListed: a volume created after the listing (a PVC being provisioned while orphans
+// runs) is not deleted, and an item whose ownership changed since the listing is refused by pkg/volume.
+func TestDeleteOnlyWhatWasListed(t *testing.T) {
+	e := newEnv(t, rdssimDefault())
+	ctx := context.Background()
+	e.create(t, "pvc-a", gib)
+	e.create(t, "pvc-b", gib)
+	e.run(t, func() (rds.Cmd, error) { return rds.RemoveDisk("pvc-b") })
+	rep, err := Compare(ctx, e.m, &fakeCluster{}, []volume.Location{e.loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.create(t, "pvc-new", gib)
+	// pvc-b's directory now holds a user's file: it is no longer of the driver's shape.
+	e.writeFile(t, "pool/k8s/pvc-b/keep.txt", []byte("mine"))
+	var log bytes.Buffer
+	out := Delete(ctx, e.m, rep, &log)
+	if len(out) != 2 || out[0].Err != nil || out[1].Err == nil {
+		t.Fatalf("outcomes: %+v\n%s", out, log.String())
+	}
+	if !strings.Contains(log.String(), "FAILED to delete leftover pvc-b") {
+		t.Errorf("log: %s", log.String())
+	}
+	inv := e.inventory(t)
+	if !slices.Contains(inv.Disks, "pvc-new") || !slices.Contains(inv.Files, "pool/k8s/pvc-b/keep.txt") {
+		t.Errorf("deleted what it did not list or own: %+v", inv)
+	}
+}
+
+// TestCompareWithoutSnapshotCRD: a cluster that cannot say which snapshot contents exist gets no snapshot
+// listed as an orphan, and a note says so.
+func TestCompareWithoutSnapshotCRD(t *testing.T) {
+	e := newEnv(t, rdssimDefault())
+	ctx := context.Background()
+	e.create(t, "pvc-a", gib)
+	if _, err := e.m.CreateSnapshot(ctx, "snap-a", "pvc-a"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Compare(ctx, e.m, &fakeCluster{pvs: []Ref{{Name: "a", Handle: "pvc-a"}}, noContents: true}, []volume.Location{e.loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Items) != 0 || len(rep.Notes) != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// TestCompareBasePathsFromPVs: a base path that only a PV names is looked in as well.
+func TestCompareBasePathsFromPVs(t *testing.T) {
+	e := newEnv(t, rdssimDefault())
+	ctx := context.Background()
+	other, _ := volume.ParseLocation("pool/other")
+	e.writeFile(t, "pool/other/x.txt", []byte("x"))
+	if _, err := e.m.Create(ctx, volume.CreateRequest{ID: "pvc-o", RequiredBytes: gib, Location: other}); err != nil {
+		t.Fatal(err)
+	}
+	e.create(t, "pvc-main", gib)
+	cluster := &fakeCluster{pvs: []Ref{{Name: "main", Handle: "pvc-main", BasePath: "pool/k8s"}, {Name: "other", Handle: "pvc-gone", BasePath: "pool/other"}}}
+	rep, err := Compare(ctx, e.m, cluster, []volume.Location{e.loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(rep)
+	if !slices.Equal(rep.BasePaths, []string{"pool/k8s", "pool/other"}) {
+		t.Errorf("base paths %v", rep.BasePaths)
+	}
+	var ids []string
+	for _, it := range rep.Items {
+		ids = append(ids, string(it.Kind)+":"+it.ID+it.Path)
+	}
+	want := []string{"volume:pvc-opool/other/pvc-o/disk.img", "file:pool/other/x.txt", "pv:pvc-gone"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("items %v, want %v\n%s", ids, want, b)
+	}
+}
