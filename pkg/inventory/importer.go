@@ -87,17 +87,20 @@ func Import(ctx context.Context, d Disks, c Cluster, req ImportRequest) (*Import
 	if disk.Type != "" && disk.Type != "file" {
 		add("file-disk", CheckFail, fmt.Sprintf("the disk is of type %q: only file disks are volumes of this driver", disk.Type))
 	}
+	want := nvme.VolumeNQN(slot)
 	if !disk.Exported {
-		add("exported", CheckFail, "nvme-tcp-export is not yes; on the RDS run: "+set+" nvme-tcp-export=yes")
+		add("exported", CheckFail, fmt.Sprintf(`nvme-tcp-export is not yes; on the RDS run: %s nvme-tcp-export=yes nvme-tcp-server-nqn="%s"`, set, want))
 	} else {
 		add("exported", CheckOK, "nvme-tcp-export=yes on port "+strconv.Itoa(portOf(disk)))
 	}
-	want := nvme.VolumeNQN(slot)
-	if disk.NQN != want {
+	switch {
+	case disk.NQN == "" && !disk.Exported:
+		add("nqn", CheckUnknown, "the RDS prints no NQN for a disk that is not exported; export it with the NQN above")
+	case disk.NQN != want:
 		add("nqn", CheckFail, fmt.Sprintf("exported as %q, but the node connects to %q (the driver derives the NQN from the "+
 			"slot, and unstage disconnects by it). First disconnect every host using the old NQN, then on the RDS run: %s "+
 			`nvme-tcp-server-nqn="%s"`, disk.NQN, want, set, want))
-	} else {
+	default:
 		add("nqn", CheckOK, want)
 	}
 	if disk.MountFilesystem || disk.MountPoint != "" {
