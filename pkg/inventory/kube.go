@@ -17,7 +17,7 @@ import (
 var SnapshotContentGVR = schema.GroupVersionResource{Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshotcontents"}
 
 // pageSize bounds one LIST; a cluster with more objects is read in pages.
-const pageSize = 500
+var pageSize int64 = 500
 
 // Kube reads the driver's PVs (client-go) and VolumeSnapshotContents (a dynamic client: the snapshot CRD
 // has no typed client in this module) from a cluster.
