@@ -80,7 +80,9 @@ func Import(ctx context.Context, d Disks, c Cluster, req ImportRequest) (*Import
 		return nil, err
 	}
 	res := &Imported{}
-	add := func(name string, st CheckStatus, detail string) { res.Checks = append(res.Checks, Check{name, st, detail}) }
+	add := func(name string, st CheckStatus, detail string) {
+		res.Checks = append(res.Checks, Check{name, st, detail})
+	}
 	slot := disk.Slot
 	set := fmt.Sprintf(`/disk set [find slot="%s"]`, slot)
 	add("disk", CheckOK, fmt.Sprintf("slot %s, file %s, %s", slot, strings.TrimPrefix(disk.FilePath, "/"), HumanSize(disk.SizeBytes)))
