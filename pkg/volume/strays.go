@@ -12,9 +12,10 @@ import (
 
 // What a base path holds besides the driver's volumes, for `rds-csi orphans` (pkg/inventory): the items the
 // disks do not account for. The rules are those of ownership.go: a directory <base>/<id> holding nothing but
-// disk.img (or nothing) that no disk uses is a leftover of this driver and may be removed; everything else
-// (a bare <id>.img without a disk, any other file, a disk whose NQN or file is not the driver's) is listed so
-// that an admin sees it, and is never removed by the driver.
+// disk.img that no disk uses is a leftover of this driver and may be removed. Everything else is listed so that
+// an admin sees it, and is never removed by the driver: a bare <id>.img without a disk, any other file, a disk
+// whose NQN or file is not the driver's, and an empty directory (Delete removes one named by the volume it
+// deletes, but one found by walking the base path proves nothing).
 
 // StrayKind says what a stray item is.
 type StrayKind string
@@ -105,9 +106,14 @@ func straysOf(fs []rds.File, ds []rds.Disk, loc Location) []Stray {
 		s := Stray{Kind: StrayFile, Path: name, SizeBytes: f.SizeBytes}
 		switch {
 		case rds.ValidName(rest) == nil && ReservedName(rest) == nil && !strings.HasSuffix(rest, ".img") && isDirectory(f):
-			s.SizeBytes = sizes[name+"/"+DiskFileName]
+			size, hasImg := sizes[name+"/"+DiskFileName]
+			s.SizeBytes = size
 			if err := checkOwnShape(fs, ds, name); err != nil {
 				s.Reason = err.Error()
+			} else if !hasImg {
+				// Delete removes such a directory of a volume it is asked about (a create that stopped before
+				// /disk add); found by a walk of the base path, an empty directory proves nothing.
+				s.Reason = "an empty directory: a create that stopped before /disk add, or someone else's; remove it by hand"
 			} else {
 				s.Kind, s.ID, s.Owned = StrayLeftover, rest, true
 				s.Reason = "the directory of volume " + rest + " without its disk (an interrupted create or delete)"
