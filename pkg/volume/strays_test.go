@@ -23,8 +23,8 @@ func TestStraysOf(t *testing.T) {
 		dir("pool/k8s/pvc-a"), file("pool/k8s/pvc-a/disk.img"), file("pool/k8s/pvc-f.img"),
 		dir("pool/k8s/vm"), file("pool/k8s/vm/disk.img"),
 		dir("pool/k8s/pvc-left"), file("pool/k8s/pvc-left/disk.img"), // a leftover
-		dir("pool/k8s/pvc-empty"),                                    // a create that stopped before /disk add
-		file("pool/k8s/pvc-old.img"),                                 // a flat image without a disk
+		dir("pool/k8s/pvc-empty"),    // a create that stopped before /disk add
+		file("pool/k8s/pvc-old.img"), // a flat image without a disk
 		dir("pool/k8s/home"), file("pool/k8s/home/disk.img"), file("pool/k8s/home/x"),
 		dir("pool/k8s/sub"), file("pool/k8s/sub/pvc-n.img"),
 		dir("pool/k8s-old"), // a near miss of the regex
