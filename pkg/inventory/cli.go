@@ -169,7 +169,7 @@ func OrphansMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		w = stderr // keep stdout one JSON document
 	}
 	failed := 0
-	for _, o := range Delete(ctx, m, rep, w) {
+	for _, o := range Delete(ctx, m, cluster, rep, w) {
 		if o.Err != nil {
 			failed++
 		}

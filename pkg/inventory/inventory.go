@@ -11,6 +11,7 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -153,6 +154,10 @@ func compareSnapshots(ctx context.Context, r RDS, rep *Report, locs []volume.Loc
 	btrfs := false
 	for _, l := range locs {
 		fs, err := r.PoolFS(ctx, l.Pool)
+		if errors.Is(err, volume.ErrNoPool) {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("base path %s: %v", l, err))
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("reading pool %s: %w", l.Pool, err)
 		}

@@ -78,7 +78,7 @@ func TestOrphansListsBothSidesAndDeletesOnlyWhatTheDriverOwns(t *testing.T) {
 	}
 
 	var log bytes.Buffer
-	for _, o := range Delete(ctx, e.m, rep, &log) {
+	for _, o := range Delete(ctx, e.m, cluster, rep, &log) {
 		if o.Err != nil {
 			t.Errorf("delete %s %s: %v", o.Item.Kind, o.Item.ID, o.Err)
 		}
@@ -128,18 +128,23 @@ func TestDeleteOnlyWhatWasListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.create(t, "pvc-new", gib)
+	e.create(t, "pvc-c", gib)
 	// pvc-b's directory now holds a user's file: it is no longer of the driver's shape.
 	e.writeFile(t, "pool/k8s/pvc-b/keep.txt", []byte("mine"))
+	// pvc-c was listed, then its PV was made (the PVC was being provisioned while orphans ran).
+	rep.Items = append(rep.Items, Item{Side: OnlyOnRDS, Kind: KindVolume, ID: "pvc-c", Deletable: true, loc: e.loc})
 	var log bytes.Buffer
-	out := Delete(ctx, e.m, rep, &log)
+	out := Delete(ctx, e.m, &fakeCluster{pvs: []Ref{{Name: "pv-c", Handle: "pvc-c"}}}, rep, &log)
 	if len(out) != 2 || out[0].Err != nil || out[1].Err == nil {
 		t.Fatalf("outcomes: %+v\n%s", out, log.String())
 	}
-	if !strings.Contains(log.String(), "FAILED to delete leftover pvc-b") {
-		t.Errorf("log: %s", log.String())
+	for _, want := range []string{"FAILED to delete leftover pvc-b", "skipped volume pvc-c (): PersistentVolume pv-c names it now"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q: %s", want, log.String())
+		}
 	}
 	inv := e.inventory(t)
-	if !slices.Contains(inv.Disks, "pvc-new") || !slices.Contains(inv.Files, "pool/k8s/pvc-b/keep.txt") {
+	if !slices.Contains(inv.Disks, "pvc-new") || !slices.Contains(inv.Disks, "pvc-c") || !slices.Contains(inv.Files, "pool/k8s/pvc-b/keep.txt") {
 		t.Errorf("deleted what it did not list or own: %+v", inv)
 	}
 }
