@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
+	"github.com/rds-csi/rds-csi/pkg/rdssim"
 	"github.com/rds-csi/rds-csi/pkg/volume"
 )
 
@@ -54,7 +55,17 @@ func scenario(t *testing.T, e *env) *fakeCluster {
 }
 
 func TestOrphansListsBothSidesAndDeletesOnlyWhatTheDriverOwns(t *testing.T) {
-	e := newEnv(t, rdssimDefault())
+	for name, cfg := range map[string]rdssim.Config{
+		"documented":     {},
+		"names as paths": {SubvolumeNames: rdssim.NamePath, SubvolumeParent: rdssim.NamePath},
+	} {
+		t.Run(name, func(t *testing.T) { testOrphans(t, cfg) })
+	}
+}
+
+// testOrphans is the scenario on one RouterOS dialect: the same report, the same deletions.
+func testOrphans(t *testing.T, cfg rdssim.Config) {
+	e := newEnv(t, cfg)
 	ctx := context.Background()
 	cluster := scenario(t, e)
 	before := e.inventory(t)
@@ -177,14 +188,18 @@ func TestCompareBasePathsFromPVs(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.create(t, "pvc-main", gib)
-	cluster := &fakeCluster{pvs: []Ref{{Name: "main", Handle: "pvc-main", BasePath: "pool/k8s"}, {Name: "other", Handle: "pvc-gone", BasePath: "pool/other"}}}
+	cluster := &fakeCluster{pvs: []Ref{{Name: "main", Handle: "pvc-main", BasePath: "pool/k8s"}, {Name: "other", Handle: "pvc-gone", BasePath: "pool/other"},
+		{Name: "elsewhere", Handle: "pvc-main", BasePath: "nopool/x"}}}
 	rep, err := Compare(ctx, e.m, cluster, []volume.Location{e.loc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(rep)
-	if !slices.Equal(rep.BasePaths, []string{"pool/k8s", "pool/other"}) {
+	if !slices.Equal(rep.BasePaths, []string{"pool/k8s", "nopool/x", "pool/other"}) {
 		t.Errorf("base paths %v", rep.BasePaths)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "base path nopool/x: no pool is mounted") {
+		t.Errorf("notes %q", rep.Notes)
 	}
 	var ids []string
 	for _, it := range rep.Items {
@@ -193,5 +208,35 @@ func TestCompareBasePathsFromPVs(t *testing.T) {
 	want := []string{"volume:pvc-opool/other/pvc-o/disk.img", "file:pool/other/x.txt", "pv:pvc-gone"}
 	if !slices.Equal(ids, want) {
 		t.Errorf("items %v, want %v\n%s", ids, want, b)
+	}
+}
+
+// TestOrphansOnAnXFSPool: flat volumes are compared and deleted the same way, and a box without btrfs is never
+// asked about btrfs (no snapshots can exist there).
+func TestOrphansOnAnXFSPool(t *testing.T) {
+	e := newEnv(t, rdssim.Config{PoolFS: "xfs"})
+	ctx := context.Background()
+	e.create(t, "pvc-kept", gib)
+	e.create(t, "pvc-orphan", gib)
+	cluster := &fakeCluster{pvs: []Ref{{Name: "kept", Handle: "pvc-kept"}}}
+	rep, err := Compare(ctx, e.m, cluster, []volume.Location{e.loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Items) != 1 || rep.Items[0].ID != "pvc-orphan" || rep.Items[0].Path != "pool/k8s/pvc-orphan.img" || !rep.Items[0].Deletable {
+		t.Fatalf("items %+v", rep.Items)
+	}
+	for _, o := range Delete(ctx, e.m, cluster, rep, &bytes.Buffer{}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
+	if inv := e.inventory(t); !slices.Equal(inv.Disks, []string{"pvc-kept"}) || slices.Contains(inv.Files, "pool/k8s/pvc-orphan.img") {
+		t.Errorf("after delete: %+v", inv)
+	}
+	for _, c := range e.sim.Commands() {
+		if strings.Contains(c, "btrfs") {
+			t.Errorf("asked an xfs-only box about btrfs: %s", c)
+		}
 	}
 }
