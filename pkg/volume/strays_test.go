@@ -46,3 +46,33 @@ func TestStraysOf(t *testing.T) {
 		t.Errorf("strays:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// FuzzStraysOf: whatever names the RDS prints, nothing panics, and an owned stray is always a directory
+// <base>/<id> directly in the base path holding disk.img and nothing else, which no disk uses.
+func FuzzStraysOf(f *testing.F) {
+	f.Add("pool/k8s/pvc-a", "pool/k8s/pvc-a/disk.img", "pool/k8s/x", "/pool/k8s/pvc-a/disk.img")
+	f.Add("pool/k8s/a.img", "pool/k8s//b", "pool/k8s/", "pool/k8s/../k8s/c/disk.img")
+	f.Fuzz(func(t *testing.T, d1, f1, f2, diskPath string) {
+		loc := Location{Pool: "pool", Dir: "k8s"}
+		fs := []rds.File{dir(d1), file(f1), file(f2)}
+		ds := []rds.Disk{{Type: "file", Slot: "s", FilePath: diskPath, NQN: NQN("s")}}
+		for _, s := range straysOf(fs, ds, loc) {
+			if !s.Owned {
+				continue
+			}
+			if s.Kind != StrayLeftover || s.Path != "pool/k8s/"+s.ID || rds.ValidName(s.ID) != nil {
+				t.Fatalf("owned: %+v", s)
+			}
+			if checkOwnShape(fs, ds, s.Path) != nil {
+				t.Fatalf("owned without the driver's shape: %+v", s)
+			}
+			has := false
+			for _, x := range fs {
+				has = has || strings.TrimPrefix(x.Name, "/") == s.Path+"/"+DiskFileName
+			}
+			if !has {
+				t.Fatalf("owned without disk.img: %+v", s)
+			}
+		}
+	})
+}
