@@ -25,9 +25,15 @@ const pvJSON = `{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"n
    "spec": {"capacity": {"storage": "%s"}, "accessModes": ["ReadWriteOnce"],
             "csi": {"driver": "rds.csi.srvlab.io", "volumeHandle": "%s", "volumeAttributes": {"basePath": "pool/k8s"}}}}`
 
-// writeCluster writes the cluster file: a List of PVs (name, size, handle).
+// contentJSON is the VolumeSnapshotContent of demo-snap-kept, as the snapshotter writes it.
+const contentJSON = `{"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent", "metadata": {"name": "snapcontent-kept"},
+   "spec": {"driver": "rds.csi.srvlab.io", "deletionPolicy": "Delete", "source": {"volumeHandle": "demo-vol-kept"},
+            "volumeSnapshotRef": {"name": "kept", "namespace": "default"}},
+   "status": {"snapshotHandle": "demo-snap-kept", "readyToUse": true}}`
+
+// writeCluster writes the cluster file: a List of the content of demo-snap-kept and of PVs (name, size, handle).
 func writeCluster(path string, pvs ...[3]string) error {
-	var items []string
+	items := []string{contentJSON}
 	for _, p := range pvs {
 		items = append(items, fmt.Sprintf(pvJSON, p[0], p[1], p[2]))
 	}
@@ -90,6 +96,14 @@ func (d *demo) inventorySteps(bin string) ([]step, func(), error) {
 			}
 			return "3 volumes", nil
 		}},
+		{"CreateSnapshot demo-snap-kept (it has a VolumeSnapshotContent) and demo-snap-orphan (none) of demo-vol-kept", func() (string, error) {
+			for _, id := range []string{"demo-snap-kept", "demo-snap-orphan"} {
+				if _, err := d.snapshot(id, "demo-vol-kept")(); err != nil {
+					return "", err
+				}
+			}
+			return "2 snapshots", nil
+		}},
 		{"On the RDS console: remove demo-vol-left's disk (an interrupted delete), add the older driver's flat disk " +
 			"pvc-legacy and a hand-made disk vm-disk of another NQN", iv.admin1},
 		{"rds-csi orphans --cluster-file cluster.json (lists only; the default)", iv.run(0, "orphans", "--cluster-file", clusterFile)},
@@ -99,7 +113,7 @@ func (d *demo) inventorySteps(bin string) ([]step, func(), error) {
 			"--file", "pool/k8s/pvc-legacy.img", "--cluster-file", clusterFile, "--nvme-address", "127.0.0.1",
 			"--pvc-namespace", "default", "--pvc-name", "legacy-data", "--fs-type", "xfs")},
 		{"kubectl apply the manifest (here: its PV is added to cluster.json)", func() (string, error) {
-			return "cluster.json: demo-vol-kept, pv-of-a-lost-volume, pvc-legacy", writeCluster(clusterFile, keptPV, lostPV, legacyPV)
+			return "cluster.json: snapcontent-kept and PVs demo-vol-kept, pv-of-a-lost-volume, pvc-legacy", writeCluster(clusterFile, keptPV, lostPV, legacyPV)
 		}},
 		{"rds-csi orphans --cluster-file cluster.json --delete (only what it listed and the driver owns)",
 			iv.run(0, "orphans", "--cluster-file", clusterFile, "--delete")},
@@ -120,6 +134,7 @@ func (d *demo) inventorySteps(bin string) ([]step, func(), error) {
 			}})
 	}
 	steps = append(steps,
+		step{"DeleteSnapshot demo-snap-kept", d.deleteSnapshot("demo-snap-kept")},
 		step{"DeleteVolume pvc-legacy and demo-vol-kept through CSI: the imported volume is the driver's", func() (string, error) {
 			for _, id := range []string{"pvc-legacy", "demo-vol-kept"} {
 				if _, err := d.ctrl.DeleteVolume(d.ctx, &csi.DeleteVolumeRequest{VolumeId: id}); err != nil {

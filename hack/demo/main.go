@@ -263,7 +263,8 @@ func (d *demo) lifecycle() error {
 		return err
 	}
 	defer closeInventory()
-	steps = append(append(steps, more...), step{"ListVolumes is empty again", d.listEmpty})
+	steps = append(append(steps, more...), step{"ListVolumes is empty again", d.listEmpty},
+		step{"ListSnapshots is empty again", d.listSnapshots("", 0)})
 	for _, s := range steps {
 		if err := d.do(s.title, s.f); err != nil {
 			return err
