@@ -65,4 +65,19 @@ func TestOrphansAndImportSubcommands(t *testing.T) {
 	if inv, _ := sim.Inventory(); strings.Join(inv.Disks, ",") != "pvc-legacy" {
 		t.Errorf("disks after listing and importing: %v", inv.Disks)
 	}
+	// A cluster without a single PV of the driver (a wrong kubeconfig or driver name looks like that) makes
+	// --delete refuse, unless told.
+	del := append(append([]string{"orphans"}, rdsArgs(sim)...), "--cluster-file", cluster, "--delete")
+	if out, code = run(del...); code != 1 || !strings.Contains(out, "nothing deleted") {
+		t.Errorf("--delete with no PVs: exit %d\n%s", code, out)
+	}
+	if inv, _ := sim.Inventory(); strings.Join(inv.Disks, ",") != "pvc-legacy" {
+		t.Errorf("disks after a refused --delete: %v", inv.Disks)
+	}
+	if out, code = run(append(del, "--delete-with-no-pvs")...); code != 0 || !strings.Contains(out, "deleted volume pvc-legacy") {
+		t.Errorf("--delete --delete-with-no-pvs: exit %d\n%s", code, out)
+	}
+	if inv, _ := sim.Inventory(); len(inv.Disks) != 0 {
+		t.Errorf("disks after --delete: %v", inv.Disks)
+	}
 }

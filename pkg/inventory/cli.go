@@ -109,6 +109,7 @@ func OrphansMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		func(s string) error { extra = append(extra, s); return nil })
 	output := fs.String("output", "table", "table or json")
 	del := fs.Bool("delete", false, "delete what is listed and the driver owns (its volumes, snapshots and leftovers); default: only list")
+	emptyOK := fs.Bool("delete-with-no-pvs", false, "let --delete delete volumes although the cluster lists no PV of the driver at all (a wrong kubeconfig or driver name looks like that)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rds-csi orphans --rds-address HOST --rds-key-file KEY --rds-host-key FILE [--base-path POOL/DIR] "+
 			"[--kubeconfig FILE | --cluster-file FILE] [--output table|json] [--delete]")
@@ -163,6 +164,16 @@ func OrphansMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if !*del {
 		return 0
+	}
+	if rep.PVs == 0 && !*emptyOK {
+		for _, it := range rep.Items {
+			if it.Deletable && it.Kind == KindVolume {
+				fmt.Fprintf(stderr, "rds-csi orphans: the cluster lists no PersistentVolume of %s at all, so every volume "+
+					"looks orphaned; nothing deleted. Check --kubeconfig/--cluster-file and --driver-name, or give "+
+					"--delete-with-no-pvs if the cluster really has none\n", cl.driver)
+				return 1
+			}
+		}
 	}
 	w := stdout
 	if *output == "json" {

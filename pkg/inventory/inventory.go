@@ -84,7 +84,10 @@ type Item struct {
 // Report is the outcome of one comparison.
 type Report struct {
 	BasePaths []string `json:"basePaths"`
-	Items     []Item   `json:"items"`
+	// PVs and SnapshotContents count the driver's objects the cluster side listed.
+	PVs              int    `json:"pvs"`
+	SnapshotContents int    `json:"snapshotContents"`
+	Items            []Item `json:"items"`
 	// Notes say what could not be compared, and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -102,7 +105,7 @@ func Compare(ctx context.Context, r RDS, c Cluster, locs []volume.Location) (*Re
 		return nil, fmt.Errorf("listing the cluster's VolumeSnapshotContents: %w", err)
 	}
 	locs = withPVBasePaths(locs, pvs)
-	rep := &Report{}
+	rep := &Report{PVs: len(pvs), SnapshotContents: len(contents)}
 	inScope := map[volume.Location]bool{}
 	for _, l := range locs {
 		inScope[l] = true
