@@ -10,7 +10,8 @@ import (
 
 // WriteTable prints the report as a table, one item a line, then its notes and a summary line.
 func WriteTable(w io.Writer, rep *Report) error {
-	fmt.Fprintf(w, "base paths: %s\n", strings.Join(rep.BasePaths, ", "))
+	fmt.Fprintf(w, "base paths: %s; the cluster has %d PVs and %d VolumeSnapshotContents of the driver\n",
+		strings.Join(rep.BasePaths, ", "), rep.PVs, rep.SnapshotContents)
 	if len(rep.Items) == 0 {
 		fmt.Fprintln(w, "nothing found on one side only")
 	} else {
