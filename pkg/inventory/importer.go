@@ -111,7 +111,10 @@ func Import(ctx context.Context, d Disks, c Cluster, req ImportRequest) (*Import
 	} else {
 		add("not-mounted-on-rds", CheckOK, "mount-filesystem=no")
 	}
-	if err := volume.ReservedName(slot); err != nil {
+	if err := rds.ValidName(slot); err != nil {
+		add("name", CheckFail, fmt.Sprintf("the slot is not a volume id the driver accepts (%v): the driver cannot serve "+
+			"this disk under it; copy its data into a new volume of the driver", err))
+	} else if err := volume.ReservedName(slot); err != nil {
 		add("name", CheckFail, err.Error())
 	}
 	v, err := volume.Recognise(disk)
