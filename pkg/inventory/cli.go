@@ -74,7 +74,7 @@ func restConfig(path string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("no Kubernetes cluster: give --kubeconfig or --cluster-file (%v)", err)
+		return nil, fmt.Errorf("no Kubernetes cluster: give --kubeconfig or --cluster-file: %w", err)
 	}
 	return cfg, nil
 }
