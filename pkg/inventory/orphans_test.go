@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
@@ -239,4 +241,37 @@ func TestOrphansOnAnXFSPool(t *testing.T) {
 			t.Errorf("asked an xfs-only box about btrfs: %s", c)
 		}
 	}
+}
+
+// TestCompareCostsFixedExecs: one comparison costs the same few SSH execs whatever the number of volumes
+// (one listing each of disks, the base path, snapshots, and the pool once), so at 30 ms a round trip it
+// stays well under a second on a box with hundreds of volumes.
+func TestCompareCostsFixedExecs(t *testing.T) {
+	e := newEnv(t, rdssimDefault())
+	ctx := context.Background()
+	execs := func(n int) int {
+		for i := len(e.sim.Slots()); i < n; i++ {
+			e.create(t, fmt.Sprintf("pvc-%03d", i), gib)
+		}
+		m := volume.NewManager(e.client) // a fresh process: nothing about the pool is known yet
+		e.sim.ResetCommands()
+		rep, err := Compare(ctx, m, &fakeCluster{}, []volume.Location{e.loc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Items) != n {
+			t.Fatalf("%d items for %d volumes", len(rep.Items), n)
+		}
+		return len(e.sim.Scripts())
+	}
+	few, many := execs(3), execs(150)
+	if few != many || many > 6 {
+		t.Errorf("execs: %d for 3 volumes, %d for 150", few, many)
+	}
+	e.sim.SetLatency(30 * time.Millisecond)
+	start := time.Now()
+	if _, err := Compare(ctx, volume.NewManager(e.client), &fakeCluster{}, []volume.Location{e.loc}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("150 volumes: %d execs, %s at 30 ms per exec", many, time.Since(start).Round(time.Millisecond))
 }
