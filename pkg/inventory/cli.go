@@ -26,21 +26,36 @@ import (
 // clusterFlags say where the cluster side comes from: a kubeconfig (or in-cluster), a saved listing, or
 // (import only) nothing.
 type clusterFlags struct {
-	driver, kubeconfig, file string
-	none                     bool
+	driver, kubeconfig, file, box string
+	none                          bool
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet, allowNone bool) {
 	fs.StringVar(&c.driver, "driver-name", driver.DefaultDriverName, "CSI driver name of the PVs and VolumeSnapshotContents")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster in a pod, else $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&c.file, "cluster-file", "", "read the cluster from FILE, saved with `kubectl get pv,volumesnapshotcontent -o json`, instead of an API server")
+	fs.StringVar(&c.box, "box", "", "with several RDS boxes (--rds-boxes-config): the name of the box the RDS flags reach; "+
+		"its volume ids are <box>/<name> (default: the default box, whose ids have no prefix)")
 	if allowNone {
 		fs.BoolVar(&c.none, "no-cluster", false, "do not look at any cluster (the check that no PV has the disk is then not made)")
 	}
 }
 
-// open returns the cluster side; nil for --no-cluster.
+// open returns the cluster side, as seen from the box (box.go); nil for --no-cluster.
 func (c *clusterFlags) open() (Cluster, error) {
+	if c.box != "" {
+		if err := driver.ValidBoxName(c.box); err != nil {
+			return nil, fmt.Errorf("--box: %w", err)
+		}
+	}
+	cl, err := c.openAll()
+	if err != nil || cl == nil {
+		return cl, err
+	}
+	return OnBox(cl, c.box), nil
+}
+
+func (c *clusterFlags) openAll() (Cluster, error) {
 	switch {
 	case c.none && c.file != "":
 		return nil, errors.New("--no-cluster and --cluster-file exclude each other")
@@ -243,6 +258,7 @@ func ImportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := req.valid(); err != nil {
 		return usageError(stderr, "import", err)
 	}
+	req.Box = cl.box
 	cluster, err := cl.open()
 	if err != nil {
 		return usageError(stderr, "import", err)

@@ -47,6 +47,17 @@ func TestImportWritesAManifest(t *testing.T) {
 	if res.Volume.Layout != volume.LayoutFlat || !strings.Contains(string(res.Manifest), "storage: 1536Mi") {
 		t.Errorf("flat import: %+v\n%s", res.Volume, res.Manifest)
 	}
+
+	// On a named box of several, the handle names the box; a PV of the slot on another box is no conflict.
+	req = importReq("pvc-made-by-hand")
+	req.Box = "rds2"
+	res, err = Import(context.Background(), e.client, OnBox(&fakeCluster{pvs: []Ref{{Name: "elsewhere", Handle: "pvc-made-by-hand"}}}, "rds2"), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.Manifest), "volumeHandle: rds2/pvc-made-by-hand") {
+		t.Errorf("import on box rds2:\n%s", res.Manifest)
+	}
 }
 
 // TestImportRefuses: every disk the driver could not serve as it is gets a failed check saying what to do,

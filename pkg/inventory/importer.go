@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/rds"
 	"github.com/rds-csi/rds-csi/pkg/volume"
@@ -26,6 +27,8 @@ type Disks interface {
 
 // ImportRequest names a disk to import and how its PersistentVolume should look.
 type ImportRequest struct {
+	// Box is the RDS box the disk is on ("" for the default box): the PV's volumeHandle is "<box>/<slot>".
+	Box      string
 	Slot     string // the disk's slot, or
 	FilePath string // its backing file, as /file print names it
 	Driver   string
@@ -262,7 +265,7 @@ func manifest(req ImportRequest, v *volume.Volume) ([]byte, error) {
 			StorageClassName:              req.StorageClass,
 			VolumeMode:                    &mode,
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: req.Driver, VolumeHandle: v.ID, FSType: req.FSType,
+				Driver: req.Driver, VolumeHandle: driver.JoinID(req.Box, v.ID), FSType: req.FSType,
 				VolumeAttributes: map[string]string{
 					nvme.VolumeContextAddress: req.NVMeAddress,
 					nvme.VolumeContextPort:    strconv.Itoa(port),
