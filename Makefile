@@ -34,7 +34,7 @@ sanity: build
 # check, and the controller binary end to end (test/kube).
 test-kube: build
 	RDS_CSI_BINARY=$(CURDIR)/$(BIN)/rds-csi hack/kube/with-apiserver.sh sh -c '\
-		$(GOTEST) $(TESTFLAGS) ./test/kube/... ./test/kubeenv/... ./pkg/attachment/... && \
+		$(GOTEST) $(TESTFLAGS) ./test/kube/... ./test/kubeenv/... ./pkg/attachment/... ./pkg/inventory/... && \
 		$(GOTEST) $(TESTFLAGS) -run Kube ./internal/app/...'
 
 lint:

@@ -1,6 +1,7 @@
 // Command rds-csi is the CSI driver for MikroTik ROSE Data Server storage. It only parses flags;
 // internal/app wires the program together and pkg/driver serves CSI. `rds-csi doctor` checks an RDS
-// instead (package doctor).
+// instead (package doctor); `rds-csi orphans` and `rds-csi import` compare the RDS with the cluster and
+// import an existing disk (package inventory).
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/doctor"
 	"github.com/rds-csi/rds-csi/pkg/driver"
+	"github.com/rds-csi/rds-csi/pkg/inventory"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/rdsflag"
 )
@@ -28,6 +30,12 @@ var version = "dev"
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "doctor" {
 		os.Exit(doctor.Main(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "orphans" {
+		os.Exit(inventory.OrphansMain(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "import" {
+		os.Exit(inventory.ImportMain(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
 	var cfg app.Config
 	var conn rdsflag.Values

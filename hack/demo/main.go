@@ -74,6 +74,7 @@ type demo struct {
 	step     int
 	withNode bool   // the driver runs the node service (root: loop devices)
 	dir      string // staging and target paths live here
+	bin      string // the rds-csi binary, also run as `rds-csi orphans` and `rds-csi import`
 }
 
 // do runs one step, prints what it did and the RouterOS commands it sent.
@@ -143,7 +144,7 @@ func run(driverBin, dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d := &demo{ctx: ctx, id: csi.NewIdentityClient(conn), ctrl: csi.NewControllerClient(conn),
-		node: csi.NewNodeClient(conn), log: log, withNode: mode == "all", dir: dir}
+		node: csi.NewNodeClient(conn), log: log, withNode: mode == "all", dir: dir, bin: driverBin}
 	return d.lifecycle()
 }
 
@@ -254,24 +255,33 @@ func (d *demo) lifecycle() error {
 		{"DeleteVolume demo-vol-clone", d.delete("demo-vol-clone")},
 		{"DeleteVolume demo-vol-b", d.delete("demo-vol-b")},
 		{"DeleteVolume demo-vol-b again (idempotent)", d.delete("demo-vol-b")},
-		{"ListVolumes is empty", func() (string, error) {
-			l, err := d.ctrl.ListVolumes(ctx, &csi.ListVolumesRequest{})
-			if err != nil {
-				return "", err
-			}
-			if n := len(l.GetEntries()); n != 0 {
-				return "", fmt.Errorf("%d volumes left", n)
-			}
-			return "no volumes", nil
-		}},
+		{"ListVolumes is empty", d.listEmpty},
 		{"ListSnapshots is empty", d.listSnapshots("", 0)},
 	}...)
+	more, closeInventory, err := d.inventorySteps(d.bin)
+	if err != nil {
+		return err
+	}
+	defer closeInventory()
+	steps = append(append(steps, more...), step{"ListVolumes is empty again", d.listEmpty},
+		step{"ListSnapshots is empty again", d.listSnapshots("", 0)})
 	for _, s := range steps {
 		if err := d.do(s.title, s.f); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (d *demo) listEmpty() (string, error) {
+	l, err := d.ctrl.ListVolumes(d.ctx, &csi.ListVolumesRequest{})
+	if err != nil {
+		return "", err
+	}
+	if n := len(l.GetEntries()); n != 0 {
+		return "", fmt.Errorf("%d volumes left", n)
+	}
+	return "no volumes", nil
 }
 
 func (d *demo) create(name string, size int64) func() (string, error) {

@@ -321,15 +321,14 @@ func hostOf(addr string) string {
 }
 
 // adaptedManager is the volume manager of one RDS, adapted to what its start-up check found: one command per
-// exec where scripts go on after a failed command, a read before each create where `:if` guards do not run.
+// exec where scripts go on after a failed command; guarded creates, snapshots and restores only where the
+// check showed that scripts stop at a failure and `:if` runs (an RDS that could not be asked gets neither).
 func adaptedManager(client *rds.Client, adapt doctor.Adaptation) *volume.Manager {
 	if adapt.OneCommandPerExec {
 		client.SendOneCommandPerExec()
 	}
 	m := volume.NewManager(client)
-	if adapt.Checked && !adapt.Guards {
-		m.SetGuards(false) // pkg/volume create_guard.go
-	}
-	m.SetHostAccess(!adapt.HostAccessRefused) // pkg/volume hostaccess.go
+	m.SetGuards(adapt.Checked && adapt.Guards && !adapt.OneCommandPerExec) // pkg/volume create_guard.go
+	m.SetHostAccess(!adapt.HostAccessRefused)                              // pkg/volume hostaccess.go
 	return m
 }

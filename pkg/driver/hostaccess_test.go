@@ -257,3 +257,27 @@ func TestHostAccessExecs(t *testing.T) {
 	execs("publish, open", 1, pub("pvc-open", r.GetVolume().GetVolumeContext()))
 	execs("unpublish, open", 1, func() { unpublish(t, e, "pvc-open", "node-a,"+hostNQNA) })
 }
+
+// TestHostAccessRestoreAndClone: a volume restored from a snapshot or cloned with hostAccessControl is closed
+// until it is published, as a new one is (the restore's fast path included).
+func TestHostAccessRestoreAndClone(t *testing.T) {
+	e := newControllerEnv(t, rdssim.Config{})
+	ctx := context.Background()
+	createHostAccess(t, e, "pvc-src", fsRWO)
+	snap, err := e.d.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "snap-1", SourceVolumeId: "pvc-src"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]*csi.VolumeContentSource{
+		"pvc-restored": {Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{
+			SnapshotId: snap.GetSnapshot().GetSnapshotId()}}},
+		"pvc-clone": {Type: &csi.VolumeContentSource_Volume{Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: "pvc-src"}}},
+	} {
+		req := createReq(name, hostAccess)
+		req.VolumeContentSource = src
+		if _, err := e.d.CreateVolume(ctx, req); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantAllowed(t, e, name, volume.NoHost)
+	}
+}

@@ -2,6 +2,7 @@ package rds
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -15,29 +16,36 @@ import (
 // parse error still names the command it belongs to (run.go), and the block's commands stop the script
 // at their first error like any other command.
 
-// Absence is a condition of a guard: no item of a menu matches a filter.
+// Absence is a condition of a guard: how many items of a menu match a filter (none, for the constructors
+// named No...; exactly one for One...).
 type Absence struct {
 	text string
 	err  error
 }
 
 // NoDisk holds while no disk matches where.
-func NoDisk(where Filter) Absence { return absence("/disk", where) }
+func NoDisk(where Filter) Absence { return count("/disk", where, 0) }
 
 // NoFile holds while no file or directory matches where.
-func NoFile(where Filter) Absence { return absence("/file", where) }
+func NoFile(where Filter) Absence { return count("/file", where, 0) }
 
 // NoSubvolume holds while no btrfs subvolume matches where.
-func NoSubvolume(where Filter) Absence { return absence("/disk/btrfs/subvolume", where) }
+func NoSubvolume(where Filter) Absence { return count("/disk/btrfs/subvolume", where, 0) }
 
-func absence(menu string, where Filter) Absence {
+// OneDisk holds while exactly one disk matches where.
+func OneDisk(where Filter) Absence { return count("/disk", where, 1) }
+
+// OneFile holds while exactly one file or directory matches where.
+func OneFile(where Filter) Absence { return count("/file", where, 1) }
+
+func count(menu string, where Filter, n int) Absence {
 	if where.err != nil {
 		return Absence{err: where.err}
 	}
 	if len(where.conds) == 0 {
 		return Absence{err: fmt.Errorf("a guard's find needs a filter: %w", ErrInvalid)}
 	}
-	return Absence{text: "[:len [" + menu + " find where " + where.String() + "]] = 0"}
+	return Absence{text: "[:len [" + menu + " find where " + where.String() + "]] = " + strconv.Itoa(n)}
 }
 
 // Unless returns one command that runs body, in order, only while every condition holds.

@@ -28,6 +28,10 @@ func TestUnless(t *testing.T) {
 	if g.String() != want || !g.Mutates() || g.Verb() != "guarded.subvolume.add+disk.add" {
 		t.Errorf("guard = %q (verb %q), want %q", g.String(), g.Verb(), want)
 	}
+	one, err := Unless([]Absence{OneDisk(Eq("slot", "a")), OneFile(Eq("name", "p"))}, add)
+	if err != nil || one.String() != `:if ([:len [/disk find where slot="a"]] = 1 && [:len [/file find where name="p"]] = 1) do={`+add.String()+"}" {
+		t.Errorf("One... conditions: %q, %v", one.String(), err)
+	}
 	for _, tc := range []struct {
 		name  string
 		conds []Absence

@@ -28,12 +28,13 @@ type guardsRun interface {
 	ScriptsStop() bool
 }
 
-// SetGuards turns the guarded create on (the default) or off, as the start-up check found the RDS to run
-// `:if` (pkg/doctor).
-func (m *Manager) SetGuards(on bool) { m.noGuards.Store(!on) }
+// SetGuards turns the guarded create, snapshot and restore on, once the start-up check (pkg/doctor) found that
+// the RDS stops a script at a failed command and runs `:if` as documented. Off by default: a block of two
+// commands on an RDS that goes on after a failure could add a disk without its subvolume.
+func (m *Manager) SetGuards(on bool) { m.guards.Store(on) }
 
 func (m *Manager) guardsOn() bool {
-	if m.noGuards.Load() {
+	if !m.guards.Load() {
 		return false
 	}
 	if g, ok := m.ros.(guardsRun); ok && !g.ScriptsStop() {
@@ -78,7 +79,7 @@ func (m *Manager) addGuarded(ctx context.Context, r CreateRequest, pi poolInfo, 
 		return nil, true, err
 	case errors.Is(err, rds.ErrProtocol):
 		// A console that does not speak :if refuses the whole script before running any of it.
-		if !m.noGuards.Swap(true) {
+		if m.guards.Swap(false) {
 			klog.InfoS("the RDS refused a guarded create; from now on a create reads the name first", "err", err)
 		}
 		return nil, false, nil

@@ -23,6 +23,7 @@ type knownVolume struct {
 	loc      Location
 	layout   Layout
 	svUUID   string // the subvolume's uuid as the RDS listed it; "" if not listed
+	size     int64  // the disk's size as last read back (a snapshot's guard checks it: snapshot_fast.go)
 }
 
 // remember records where volume v lives; svUUID is kept from an earlier listing when not given.
@@ -32,7 +33,17 @@ func (m *Manager) remember(v *Volume, svUUID string) {
 			svUUID = k.(knownVolume).svUUID
 		}
 	}
-	m.known.Store(v.ID, knownVolume{filePath: v.FilePath, loc: v.Location, layout: v.Layout, svUUID: svUUID})
+	m.known.Store(v.ID, knownVolume{filePath: v.FilePath, loc: v.Location, layout: v.Layout, svUUID: svUUID, size: v.SizeBytes})
+}
+
+// resized keeps a remembered volume's size as its expand read it back.
+func (m *Manager) resized(v *Volume) {
+	if kv, ok := m.known.Load(v.ID); ok {
+		if k := kv.(knownVolume); k.filePath == v.FilePath {
+			k.size = v.SizeBytes
+			m.known.Store(v.ID, k)
+		}
+	}
 }
 
 // createThenRead runs a create's steps and reads back the disk and, for the subvolume layout, the

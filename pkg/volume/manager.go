@@ -37,9 +37,12 @@ type Manager struct {
 	containers sync.Map
 	// noHostAccess: the RDS does not know nvme-tcp-server-allow-host-name (hostaccess.go).
 	noHostAccess atomic.Bool
-	// noGuards: this RDS does not run `:if` guards (the start-up check, or a guard it refused), so a create
-	// reads the name first (create_guard.go).
-	noGuards atomic.Bool
+	// guards: the start-up check found that this RDS runs `:if` guards and stops scripts at a failed command,
+	// and no guard was refused since, so a create, snapshot or restore is sent guarded (create_guard.go).
+	guards atomic.Bool
+	// snapshots remembers the snapshots this process made, so that a restore or delete of one needs no read
+	// first (snapshot_fast.go).
+	snapshots sync.Map // snapshot id -> Snapshot
 }
 
 // NewManager returns a Manager that talks to the RDS through ros.
@@ -351,6 +354,14 @@ func (m *Manager) List(ctx context.Context) ([]Volume, error) {
 // RouterOS whose find does not compare sizes), or the guarded script failed for a reason other than the
 // RDS's own refusal, it reads the volume and resizes it as before: two execs, the same errors.
 func (m *Manager) Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
+	v, err := m.expand(ctx, id, requiredBytes, limitBytes)
+	if err == nil {
+		m.resized(v)
+	}
+	return v, err
+}
+
+func (m *Manager) expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*Volume, error) {
 	if err := rds.ValidName(id); err != nil {
 		return nil, err
 	}

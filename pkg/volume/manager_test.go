@@ -88,6 +88,9 @@ func newEnv(t testing.TB, cfg rdssim.Config, oneCommandPerExec bool) *env {
 		t.Fatal(err)
 	}
 	e := &env{sim: sim, client: c, m: volume.NewManager(c), loc: loc, cfg: cfg}
+	// As the controller's start-up check would decide (internal/app adaptedManager): guards where scripts
+	// stop at a failed command; a console without :if refuses the first guard and the manager falls back.
+	e.m.SetGuards(cfg.OnError != rdssim.OnErrorContinue)
 	if cfg.SubvolumeAddParents == rdssim.ParentsRefuse {
 		e.makeBase(t, loc) // as README says to, where subvolume add makes no missing parents
 	}

@@ -17,8 +17,9 @@ import (
 // in a btrfs subvolume of its own (a flat file, a non-btrfs pool) is ErrUnsupported, saying why.
 //
 // It costs two execs: one read (the source disk and any snapshot already named id), and one script that adds
-// the snapshot and reads it back. The source's size must be known before the snapshot's name can be written,
-// so the two cannot be one. A snapshot of a disk in use is crash-consistent: btrfs takes it atomically, but
+// the snapshot and reads it back. The source's size must be known before the snapshot's name can be written;
+// for a source this process made or read, it is, and the add is sent guarded with the read: one exec
+// (snapshot_fast.go). A snapshot of a disk in use is crash-consistent: btrfs takes it atomically, but
 // nothing is frozen on the node.
 func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Snapshot, error) {
 	if err := rds.ValidName(id); err != nil {
@@ -36,9 +37,22 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.ros.Run(ctx, nil, append([]rds.Cmd{readSource}, readNamed...)...)
-	if err != nil {
-		return nil, err
+	first := append([]rds.Cmd{readSource}, readNamed...)
+	var out [][]routeros.Item
+	if guard, ok := m.snapshotGuard(id, sourceID); ok {
+		// The add for a remembered source rides on the first read (snapshot_fast.go).
+		if out, err = m.ros.Run(ctx, []rds.Cmd{guard}, first...); err != nil {
+			if errors.Is(err, rds.ErrProtocol) && m.guards.Swap(false) {
+				klog.InfoS("the RDS refused a guarded snapshot; from now on a snapshot reads its source first", "err", err)
+			}
+			klog.V(2).InfoS("guarded snapshot did not finish; reading the RDS", "snapshotID", id, "err", err)
+			out = nil
+		}
+	}
+	if out == nil {
+		if out, err = m.ros.Run(ctx, nil, first...); err != nil {
+			return nil, err
+		}
 	}
 	existing, err := m.snapshotsFrom(out[1], out[2], named)
 	if err != nil {
@@ -46,7 +60,8 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 	}
 	for i := range existing {
 		if existing[i].SourceVolumeID == sourceID {
-			return &existing[i], nil // made before: by this call's earlier attempt or the same request
+			m.rememberSnapshot(&existing[i])
+			return &existing[i], nil // made now by the guard, by this call's earlier attempt or the same request
 		}
 	}
 	if len(existing) > 0 {
@@ -103,6 +118,7 @@ func (m *Manager) CreateSnapshot(ctx context.Context, id, sourceID string) (*Sna
 		return nil, fmt.Errorf("snapshot %q of volume %q is not listed read-only after it was made: %w", id, sourceID, ErrIncomplete)
 	}
 	klog.V(2).InfoS("snapshot taken", "snapshotID", id, "volumeID", sourceID, "subvolume", name, "bytes", s.SizeBytes)
+	m.rememberSnapshot(s)
 	return s, nil
 }
 
@@ -158,12 +174,16 @@ func (m *Manager) readSnapshot(ctx context.Context, f SnapshotFilter, loc Locati
 }
 
 // DeleteSnapshot removes the snapshot id; a snapshot that does not exist is success. Volumes restored from it
-// are independent subvolumes and stay as they are. It costs two execs (find it, remove it with its read-back),
+// are independent subvolumes and stay as they are. It costs two execs (find it, remove it with its read-back;
+// one for a snapshot this process made, snapshot_fast.go),
 // and, for a snapshot of the first layout, one more when it was its source's last snapshot of that size, to
 // remove the directories left empty.
 func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
 	if err := rds.ValidName(id); err != nil {
 		return fmt.Errorf("snapshot id: %w", err)
+	}
+	if done, err := m.deleteKnownSnapshot(ctx, id); done {
+		return err
 	}
 	snaps, err := m.ListSnapshots(ctx, SnapshotFilter{ID: id})
 	if err != nil {

@@ -56,6 +56,7 @@ type restoreState struct {
 	subvolume *rds.Subvolume // the new volume's subvolume, if it exists
 	origin    *origin        // nil when the source cannot be used; originErr says why
 	originErr error
+	listing   []routeros.Item // the subvolumes listed by the new volume's id, for a later delete (known.go)
 }
 
 // scriptError marks an error of the mutating script, whose outcome may be unknown, from a refusal decided on
@@ -72,7 +73,8 @@ func (e scriptError) Unwrap() error { return e.error }
 // volume; from another source (or a volume made empty) it is ErrAlreadyExists. A retry after a crash at any
 // step finishes the volume; a pool too full for it is left as it was.
 //
-// It costs two execs: one read (the new volume's disk and subvolume and the source), one script.
+// It costs two execs: one read (the new volume's disk and subvolume and the source), one script; one, for a
+// snapshot this process made, whose restore is sent guarded with the read (snapshot_fast.go).
 func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (_ *Volume, err error) {
 	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
@@ -96,9 +98,24 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 		return nil, fmt.Errorf("volume %q from %s: pool %q has filesystem %s; volumes from snapshots or clones "+
 			"need a btrfs pool, because the RDS snapshots btrfs subvolumes only: %w", r.ID, src, r.Location.Pool, fsName(fs), ErrUnsupported)
 	}
+	guard, guarded, err := m.restoreGuard(r, pi, src)
+	if err != nil {
+		return nil, err
+	}
 	var cause error
 	for attempt := 1; ; attempt++ {
-		st, err := m.readRestoreState(ctx, r, pi, src)
+		var steps []rds.Cmd
+		if guarded && attempt == 1 {
+			steps = []rds.Cmd{guard} // the restore rides on the first read (snapshot_fast.go)
+		}
+		st, err := m.readRestoreState(ctx, r, pi, src, steps...)
+		if err != nil && steps != nil && !errors.Is(err, rds.ErrInvalid) {
+			if errors.Is(err, rds.ErrProtocol) && m.guards.Swap(false) {
+				klog.InfoS("the RDS refused a guarded restore; from now on a restore reads first", "err", err)
+			}
+			klog.V(2).InfoS("guarded restore did not finish; reading the RDS", "volumeID", r.ID, "err", err)
+			st, err = m.readRestoreState(ctx, r, pi, src)
+		}
 		if err != nil {
 			if cause != nil {
 				// The cause is kept as text: the state read's own failure decides what the caller sees.
@@ -127,8 +144,8 @@ func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (
 	}
 }
 
-// readRestoreState reads the new volume's disk and subvolume and the source, in one exec.
-func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, pi poolInfo, src Source) (*restoreState, error) {
+// readRestoreState reads the new volume's disk and subvolume and the source, in one exec, after steps.
+func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, pi poolInfo, src Source, steps ...rds.Cmd) (*restoreState, error) {
 	newSubvolume := r.Location.SubvolumeName(r.ID)
 	reads := make([]rds.Cmd, 0, 4)
 	add := func(c rds.Cmd, err error) error {
@@ -151,11 +168,11 @@ func (m *Manager) readRestoreState(ctx context.Context, r CreateRequest, pi pool
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	out, err := m.ros.Run(ctx, nil, reads...)
+	out, err := m.ros.Run(ctx, steps, reads...)
 	if err != nil {
 		return nil, err
 	}
-	st := &restoreState{}
+	st := &restoreState{listing: out[1]}
 	disks, err := rds.DisksFrom(out[0])
 	if err != nil {
 		return nil, err
@@ -305,6 +322,9 @@ func (m *Manager) existingFrom(ctx context.Context, r CreateRequest, src Source,
 	}
 	if err := compatible(v, r); err != nil {
 		return nil, err
+	}
+	if pi, ok := m.pools.Load(r.Location.Pool); ok {
+		m.rememberListed(v, pi.(poolInfo), st.listing)
 	}
 	return v, nil
 }

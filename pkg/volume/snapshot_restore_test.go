@@ -70,13 +70,31 @@ func TestCreateFromSizes(t *testing.T) {
 	}
 }
 
-func TestCreateFromIsTwoExecs(t *testing.T) {
+// A restore of a snapshot this process made is one exec (guarded, snapshot_fast.go); of any other (a fresh
+// process), one read and one script.
+func TestCreateFromExecs(t *testing.T) {
 	e := snapshotEnv(t, rdssim.Config{})
 	ctx := context.Background()
 	e.sim.ResetCommands()
 	must(e.m.CreateFrom(ctx, e.req("pvc-new", 4*volume.GiB), volume.Source{SnapshotID: "snap-1"}))
-	if n := len(e.sim.Scripts()); n != 2 {
-		t.Fatalf("restore took %d execs, want 2 (one read, one script): %q", n, e.sim.Scripts())
+	if n := len(e.sim.Scripts()); n != 1 {
+		t.Fatalf("restore took %d execs, want 1 (the guarded script): %q", n, e.sim.Scripts())
+	}
+	fresh := volume.NewManager(e.client)
+	must(fresh.PoolFS(ctx, "pool"))
+	e.sim.ResetCommands()
+	must(fresh.CreateFrom(ctx, e.req("pvc-other", 4*volume.GiB), volume.Source{SnapshotID: "snap-1"}))
+	// One read, then the add alone while the process learns the form parent= takes, then the disk's script.
+	if n := len(e.sim.Scripts()); n != 3 {
+		t.Fatalf("restore by a fresh process took %d execs, want 3 (one read, the add, the disk): %q", n, e.sim.Scripts())
+	}
+	// The volume restored in one exec is remembered: its delete is one exec too.
+	e.sim.ResetCommands()
+	if err := e.m.Delete(ctx, "pvc-new", e.loc); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.sim.Scripts()); n != 1 {
+		t.Fatalf("delete of the restored volume took %d execs, want 1: %q", n, e.sim.Scripts())
 	}
 }
 
