@@ -42,6 +42,8 @@ func main() {
 	mode := flag.String("mode", "all", "services to run: controller, node or all")
 	flag.StringVar(&cfg.Endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix socket)")
 	flag.StringVar(&cfg.NodeID, "node-id", "", "this node's name (required for node and all modes)")
+	flag.StringVar(&cfg.HostNQNFile, "host-nqn-file", app.DefaultHostNQNFile, "the node's NVMe host NQN file; the node "+
+		"plugin reports it with its node id, so that volumes with hostAccessControl can be allowed to this node only")
 	flag.StringVar(&cfg.DriverName, "driver-name", driver.DefaultDriverName, "CSI driver name")
 	rdsflag.Register(flag.CommandLine, &conn) // the RDS flags, shared with `rds-csi doctor`
 	flag.StringVar(&cfg.RDSSimulatorDir, "rds-simulator", "", "start an embedded RDS simulator keeping its state in DIR and use it")

@@ -87,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"parent directories: create, or refuse (the add fails; UNVERIFIED which the real box does)")
 	onError := fs.String("on-error", "stop", "what a script does after a runtime error: stop, or continue with the next command "+
 		"(a failing exec exiting 0 is --fault exit-zero)")
+	allowHost := fs.String("allow-host-name", "list", "how nvme-tcp-server-allow-host-name restricts an export: list "+
+		"(comma-separated host NQNs), single (the whole value is one host NQN), ignored (restricts nothing) or absent "+
+		"(no such property; UNVERIFIED which the real box does)")
 	scriptIf := fs.String("script-if", "yes", "whether scripts may use :if (...) do={...} (as the manual documents): yes, or no (a bad command name)")
 	fs.StringVar(&cfg.System.Version, "routeros-version", rdssim.DefaultRouterOSVersion, "RouterOS version /system resource print shows")
 	roseStorage := fs.String("rose-storage", "installed", "the rose-storage package: installed, disabled, available or missing")
@@ -128,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		cfg.System.RoseStorage, err = rdssim.ParsePackageState(*roseStorage)
+	}
+	if err == nil {
+		cfg.AllowHostName, err = rdssim.ParseAllowHostForm(*allowHost)
 	}
 	if err == nil {
 		cfg.ScriptIf, err = rdssim.ParseScriptIf(*scriptIf)

@@ -23,6 +23,7 @@ import (
 	"github.com/rds-csi/rds-csi/pkg/driver"
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/node"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 	"github.com/rds-csi/rds-csi/pkg/rds"
@@ -32,11 +33,14 @@ import (
 
 // Config is everything a process needs, as given on the command line.
 type Config struct {
-	Mode       driver.Mode
-	Endpoint   string
-	NodeID     string
-	DriverName string
-	Version    string
+	Mode     driver.Mode
+	Endpoint string
+	NodeID   string
+	// HostNQNFile is the node's NVMe host NQN file (/etc/nvme/hostnqn, which nvme-cli connects with); the
+	// node plugin reports its content in its node id (pkg/nodeid). Empty: the default path.
+	HostNQNFile string
+	DriverName  string
+	Version     string
 
 	RDSAddress           string // host[:port]
 	RDSUser              string
@@ -151,6 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	if cfg.Mode.RunsNode() {
+		opts.HostNQN = readHostNQN(cfg.HostNQNFile)
 		initiator, err := newInitiator(cfg, sim, volumes, loc)
 		if err != nil {
 			return err
@@ -182,6 +187,23 @@ func Run(ctx context.Context, cfg Config) error {
 	case err := <-errc:
 		return err
 	}
+}
+
+// DefaultHostNQNFile is where nvme-cli keeps the host NQN it connects with.
+const DefaultHostNQNFile = "/etc/nvme/hostnqn"
+
+// readHostNQN reads the node's host NQN for its node id; without one the node reports its bare name and
+// volumes with hostAccessControl cannot be published to it (logged, not fatal: other volumes work).
+func readHostNQN(path string) string {
+	if path == "" {
+		path = DefaultHostNQNFile
+	}
+	nqn, err := nodeid.ReadHostNQN(path)
+	if err != nil {
+		klog.InfoS("no usable host NQN: the node id is the bare node name", "file", path, "err", err)
+		return ""
+	}
+	return nqn
 }
 
 // newInitiator picks the node's data path. The loop initiator attaches files on this machine, so it runs only
@@ -307,5 +329,6 @@ func adaptedManager(client *rds.Client, adapt doctor.Adaptation) *volume.Manager
 	}
 	m := volume.NewManager(client)
 	m.SetGuards(adapt.Checked && adapt.Guards && !adapt.OneCommandPerExec) // pkg/volume create_guard.go
+	m.SetHostAccess(!adapt.HostAccessRefused)                              // pkg/volume hostaccess.go
 	return m
 }

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 )
 
 // kubeIndex is the driver's slice of the cluster as the informers last reported it. It is kept
@@ -128,11 +130,20 @@ func (m *Manager) StartKubernetes(ctx context.Context, client kubernetes.Interfa
 	return nil
 }
 
-// stripUnread drops the parts of listed objects that the manager never reads.
+// vaNodeIDAnnotation is where the external-attacher records the CSI node id it attached a
+// VolumeAttachment with (csi.alpha.kubernetes.io/node-id).
+const vaNodeIDAnnotation = "csi.alpha.kubernetes.io/node-id"
+
+// stripUnread drops the parts of listed objects that the manager never reads: all annotations but the
+// node id the external-attacher recorded.
 func stripUnread(obj interface{}) (interface{}, error) {
 	if a, err := meta.Accessor(obj); err == nil {
 		a.SetManagedFields(nil)
-		a.SetAnnotations(nil)
+		var keep map[string]string
+		if id, ok := a.GetAnnotations()[vaNodeIDAnnotation]; ok {
+			keep = map[string]string{vaNodeIDAnnotation: id}
+		}
+		a.SetAnnotations(keep)
 	}
 	return obj, nil
 }
@@ -151,6 +162,9 @@ func (m *Manager) onVolumeAttachment(obj interface{}) {
 		// Not ours, or an inline volume (CSI migration of an in-tree plugin: not used with
 		// this driver).
 		return
+	}
+	if id := va.Annotations[vaNodeIDAnnotation]; id != "" && nodeid.Name(id) == va.Spec.NodeName {
+		m.noteNodeIDLocked(id)
 	}
 	rec := vaRecord{pv: *pv, node: va.Spec.NodeName, attached: va.Status.Attached}
 	prev, had := k.vas[va.Name]

@@ -30,6 +30,8 @@ import (
 
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 )
 
 // DefaultMigrationWindow is how long two nodes may hold a volume before the manager warns.
@@ -161,6 +163,10 @@ type Manager struct {
 	kube *kubeIndex
 	// warned holds the migrations already reported as over the window, so each is reported once.
 	warned map[migrationKey]struct{}
+	// nodeIDs are the CSI node ids of the nodes, by node name, when they differ from the name (the node
+	// plugin reports "<name>,<host NQN>", pkg/nodeid): from Attach, Detach and the VolumeAttachments'
+	// node-id annotation. PublishedNodeIDs answers with them.
+	nodeIDs map[string]string
 }
 
 // volumeState is what this process knows of one volume beyond Kubernetes.
@@ -240,8 +246,12 @@ const (
 // Attach records that node holds volumeID in the given mode, or returns a *ConflictError when
 // the volume's mode allows no more holders. Attaching a node that already holds the volume
 // succeeds without change. When the volume's PV is known its mode counts too: the stricter of
-// the PV's mode and the requested one decides.
+// the PV's mode and the requested one decides. node may be a CSI node id in either form of
+// pkg/nodeid ("name" or "name,<host NQN>"): both are the node called name, as in
+// VolumeAttachment.spec.nodeName.
 func (m *Manager) Attach(volumeID, node string, mode Mode) error {
+	m.noteNodeID(node)
+	node = nodeid.Name(node)
 	if volumeID == "" || node == "" {
 		return fmt.Errorf("attach needs a volume id and a node, got volume %q node %q", volumeID, node)
 	}
@@ -285,9 +295,12 @@ func (m *Manager) Attach(volumeID, node string, mode Mode) error {
 	return err
 }
 
-// Detach records that node no longer holds volumeID. Unknown volumes and nodes are fine
+// Detach records that node (a node id in either form, as for Attach) no longer holds volumeID.
+// Unknown volumes and nodes are fine
 // (ControllerUnpublish is idempotent).
 func (m *Manager) Detach(volumeID, node string) {
+	m.noteNodeID(node)
+	node = nodeid.Name(node)
 	var evs []event
 	func() {
 		m.mu.Lock()
@@ -320,6 +333,43 @@ func (m *Manager) Holders(volumeID string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return nodeNames(m.holdersLocked(volumeID))
+}
+
+// PublishedNodeIDs returns the CSI node ids of the nodes holding volumeID, oldest attach first: what
+// ListVolumes and ControllerGetVolume report as published_node_ids, which the external-attacher compares
+// with the node id in CSINode. A node whose id this process has not seen is reported by its name.
+func (m *Manager) PublishedNodeIDs(volumeID string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := nodeNames(m.holdersLocked(volumeID))
+	for i, name := range ids {
+		if id, ok := m.nodeIDs[name]; ok {
+			ids[i] = id
+		}
+	}
+	return ids
+}
+
+// noteNodeID remembers the node id of a node whose id is not its bare name.
+func (m *Manager) noteNodeID(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noteNodeIDLocked(id)
+}
+
+func (m *Manager) noteNodeIDLocked(id string) {
+	name := nodeid.Name(id)
+	if name == "" {
+		return
+	}
+	if m.nodeIDs == nil {
+		m.nodeIDs = map[string]string{}
+	}
+	if id == name {
+		delete(m.nodeIDs, name) // the node reports its bare name (again)
+		return
+	}
+	m.nodeIDs[name] = id
 }
 
 // ListAttachments returns a copy of the current state: every volume held by at least one node.

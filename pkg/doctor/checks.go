@@ -32,6 +32,12 @@ type Adaptation struct {
 	// SubvolumeNames is how a subvolume's name prints and matches ("leaf", "path" or "both"), and
 	// SubvolumeParent what parent= takes ("leaf" or "path"); empty until the subvolume check has run.
 	SubvolumeNames, SubvolumeParent string
+	// HostAccess says what the host-access check found about nvme-tcp-server-allow-host-name; empty until
+	// it has run.
+	HostAccess string
+	// HostAccessRefused: the allow-host-name check saw the RDS refuse the property, so volumes with
+	// hostAccessControl cannot work (the driver refuses them with FailedPrecondition).
+	HostAccessRefused bool
 	// Guards: the RDS runs `:if ([:len [find ...]] = 0) do={...}` as the manual documents, so a create is one
 	// exec (pkg/volume create_guard.go); false when the guard check found otherwise.
 	Guards bool
@@ -70,6 +76,13 @@ func (a Adaptation) lines() []string {
 	if a.SubvolumeParent != "" {
 		out = append(out, "subvolume parent= takes the "+a.SubvolumeParent)
 	}
+	switch {
+	case a.HostAccessRefused:
+		out = append(out, "host access control: the RDS does not know nvme-tcp-server-allow-host-name; "+
+			"volumes with hostAccessControl are refused")
+	case a.HostAccess != "":
+		out = append(out, "host access control: "+a.HostAccess)
+	}
 	return out
 }
 
@@ -91,12 +104,13 @@ func printAdaptation(w io.Writer, r *Report) {
 // readOnlyChecks run the checks that change nothing on the RDS.
 func (r *runner) readOnlyChecks(ctx context.Context) {
 	if c := r.done(ctx, r.checkSSH(ctx)); c.Status != Pass && c.Status != Warn {
-		for _, n := range []string{"routeros", "rose-storage", "pool", "script", "guard"} {
+		for _, n := range []string{"routeros", "rose-storage", "pool", "script", "guard", "allow-host-name"} {
 			r.skip(n, "needs ssh")
 		}
 		return
 	}
-	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript, r.checkGuard} {
+	for _, check := range []func(context.Context) Check{r.checkRouterOS, r.checkRoseStorage, r.checkPool, r.checkScript, r.checkGuard,
+		r.checkAllowHostProperty} {
 		if r.interrupted(ctx) {
 			return
 		}

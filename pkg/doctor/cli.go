@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +26,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var conn rdsflag.Values
 	rdsflag.Register(fs, &conn)
 	captureDir := fs.String("capture", "", "write every command and its raw output, verbatim, into DIR")
+	nvmeConnect := fs.Bool("nvme-connect", false, "try the host-access check's scratch export with nvme-cli on this "+
+		"machine (must fail for a host NQN it does not name, succeed for the one it names)")
+	nvmeAddress := fs.String("nvme-address", "", "the RDS's NVMe/TCP data address for --nvme-connect (default: the --rds-address host)")
 	readOnly := fs.Bool("read-only", false, "run only the checks that change nothing on the RDS (those the controller runs at start-up)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rds-csi doctor --rds-address HOST --rds-user USER --rds-key-file KEY --rds-host-key FILE [--base-path POOL/DIR] [--capture DIR]")
@@ -65,8 +69,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rds-csi doctor: interrupted; removing the scratch items (interrupt again to abandon them)")
 	})
 	defer stopNotice()
-	rep, err := Run(ctx, client, Options{Location: loc, ReadOnly: *readOnly, HostKeyUnverified: conn.InsecureHostKey,
-		CaptureDir: *captureDir, Out: stdout, Address: cfg.Address, User: cfg.User})
+	opts := Options{Location: loc, ReadOnly: *readOnly, HostKeyUnverified: conn.InsecureHostKey,
+		CaptureDir: *captureDir, Out: stdout, Address: cfg.Address, User: cfg.User}
+	if *nvmeConnect {
+		opts.Connector, opts.NVMeAddress = NVMeCLI{}, *nvmeAddress
+		if opts.NVMeAddress == "" {
+			opts.NVMeAddress = hostPart(cfg.Address)
+		}
+	}
+	rep, err := Run(ctx, client, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "rds-csi doctor:", err)
 		return 1
@@ -75,4 +86,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// hostPart is the host of a host[:port] address.
+func hostPart(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }

@@ -74,6 +74,10 @@ type Options struct {
 	Out io.Writer
 	// Address and User name the RDS in the report.
 	Address, User string
+	// Connector, when set, is an NVMe/TCP initiator the host-access check tries the export with, at
+	// NVMeAddress (the RDS's data address).
+	Connector   Connector
+	NVMeAddress string
 }
 
 // Report is the outcome of a run.

@@ -32,7 +32,7 @@ func (r *runner) register(what string, commands ...string) *cleanup {
 
 func (r *runner) scratchChecks(ctx context.Context) {
 	if failed := r.report.Failed(); len(failed) > 0 {
-		for _, n := range []string{"base-dir", "subvolume", "disk"} {
+		for _, n := range []string{"base-dir", "subvolume", "disk", "host-access"} {
 			r.skip(n, "needs "+strings.Join(failed, ", "))
 		}
 		return
@@ -43,6 +43,7 @@ func (r *runner) scratchChecks(ctx context.Context) {
 	if c := r.done(ctx, r.checkBaseDir(ctx)); c.Status != Pass {
 		r.skip("subvolume", "needs base-dir")
 		r.skip("disk", "needs base-dir")
+		r.skip("host-access", "needs base-dir")
 		return
 	}
 	if r.report.Adaptation.PoolFS == "btrfs" {
@@ -53,7 +54,14 @@ func (r *runner) scratchChecks(ctx context.Context) {
 	if r.interrupted(ctx) {
 		return
 	}
-	r.done(ctx, r.checkDisk(ctx))
+	switch c := r.done(ctx, r.checkDisk(ctx)); {
+	case c.Status != Pass:
+		r.skip("host-access", "needs disk")
+	case r.report.Adaptation.HostAccessRefused:
+		r.skip("host-access", "the RDS does not know nvme-tcp-server-allow-host-name (check allow-host-name)")
+	case !r.interrupted(ctx):
+		r.done(ctx, r.checkHostAccess(ctx))
+	}
 	r.interrupted(ctx)
 }
 

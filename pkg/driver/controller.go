@@ -46,7 +46,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	defer release()
 	v, err := p.box.Volumes.Create(ctx, volume.CreateRequest{
 		ID: name, RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
-		Location: p.location, Port: p.nvmePort,
+		Location: p.location, Port: p.nvmePort, AllowedHosts: p.allowedAtCreate(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -135,7 +135,7 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	for i := range vols {
 		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{
 			Volume: &csi.Volume{VolumeId: vols[i].ID, CapacityBytes: vols[i].SizeBytes},
-			Status: &csi.ListVolumesResponse_VolumeStatus{PublishedNodeIds: d.attach.Holders(vols[i].ID)},
+			Status: &csi.ListVolumesResponse_VolumeStatus{PublishedNodeIds: d.attach.PublishedNodeIDs(vols[i].ID)},
 		})
 	}
 	return resp, nil
@@ -174,7 +174,7 @@ func (d *Driver) ControllerGetVolume(ctx context.Context, req *csi.ControllerGet
 	}
 	return &csi.ControllerGetVolumeResponse{
 		Volume: &csi.Volume{VolumeId: b.id(v.ID), CapacityBytes: v.SizeBytes},
-		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{PublishedNodeIds: d.attach.Holders(id)},
+		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{PublishedNodeIds: d.attach.PublishedNodeIDs(id)},
 	}, nil
 }
 

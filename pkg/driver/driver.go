@@ -18,6 +18,7 @@ import (
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
 	"github.com/rds-csi/rds-csi/pkg/node"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 	"github.com/rds-csi/rds-csi/pkg/nvme"
 	"github.com/rds-csi/rds-csi/pkg/observability"
 	"github.com/rds-csi/rds-csi/pkg/volume"
@@ -52,10 +53,13 @@ func (m Mode) RunsNode() bool { return m == ModeNode || m == ModeAll }
 
 // Options are the driver's settings.
 type Options struct {
-	Mode            Mode
-	DriverName      string
-	Version         string
-	NodeID          string
+	Mode       Mode
+	DriverName string
+	Version    string
+	NodeID     string
+	// HostNQN is this node's NVMe host NQN (/etc/nvme/hostnqn); NodeGetInfo reports it with the node name
+	// (pkg/nodeid) so that the controller can restrict a volume's export to it. "" reports the bare name.
+	HostNQN         string
 	DefaultLocation volume.Location // base path when a StorageClass names none
 	NVMeAddress     string          // data-plane address put into volume contexts
 	NVMePort        int
@@ -71,6 +75,9 @@ type Volumes interface {
 	Delete(ctx context.Context, id string, defaultLoc volume.Location) error
 	Expand(ctx context.Context, id string, requiredBytes, limitBytes int64) (*volume.Volume, error)
 	Get(ctx context.Context, id string) (*volume.Volume, error)
+	// SetAllowedHosts restricts the volume's export to host NQNs, read back (volume.ErrHostAccessUnsupported
+	// when the RDS does not take it).
+	SetAllowedHosts(ctx context.Context, id string, hosts []string) (*volume.Volume, error)
 	Health(ctx context.Context, id string) (*volume.Volume, string, error)
 	// Page is one page of a walk that reads the RDS once (a token it did not give out: volume.ErrBadToken).
 	Page(ctx context.Context, token string, maxEntries int) ([]volume.Volume, string, error)
@@ -148,6 +155,17 @@ func New(opts Options, deps Deps) (*Driver, error) {
 	}
 	if opts.Mode.RunsNode() && deps.Node == nil {
 		return nil, fmt.Errorf("node mode needs the node service (an NVMe initiator and a mounter)")
+	}
+	if strings.Contains(opts.NodeID, ",") {
+		return nil, fmt.Errorf("node id %q holds a ',': a node id is the Kubernetes node name", opts.NodeID)
+	}
+	if opts.Mode.RunsNode() {
+		if id, dropped := nodeid.Format(opts.NodeID, opts.HostNQN); dropped != "" {
+			klog.InfoS("node id without a host NQN: volumes with hostAccessControl cannot be published to this node",
+				"nodeID", id, "reason", dropped)
+		} else {
+			klog.InfoS("node id carries the host NQN", "nodeID", id)
+		}
 	}
 	if opts.NVMePort == 0 {
 		opts.NVMePort = nvme.DefaultPort

@@ -46,6 +46,7 @@ var errorCodes = []struct {
 	{volume.ErrBadToken, codes.Aborted},
 	{errUnknownNode, codes.NotFound},
 	{errNodeCheck, codes.Unavailable},
+	{errNoHostNQN, codes.FailedPrecondition},
 	{errUnknownBox, codes.FailedPrecondition},
 
 	// Controller: pkg/volume over pkg/rds, and the attachment rules.
@@ -58,6 +59,7 @@ var errorCodes = []struct {
 	{volume.ErrNoPool, codes.InvalidArgument}, // wraps rds.ErrInvalid
 	{rds.ErrInvalid, codes.InvalidArgument},
 	{volume.ErrNotOwned, codes.FailedPrecondition},
+	{volume.ErrHostAccessUnsupported, codes.FailedPrecondition},
 	// A host key that changed under a running driver: retrying never mends it, an admin must look.
 	{rds.ErrHostKeyMismatch, codes.FailedPrecondition},
 	{volume.ErrUnsupported, codes.FailedPrecondition},
@@ -110,6 +112,9 @@ var (
 	errUnknownNode = errors.New("node is not known")
 	// errNodeCheck: whether the node exists could not be asked (the Kubernetes API did not answer).
 	errNodeCheck = errors.New("cannot check the node")
+	// errNoHostNQN: a volume under host access control published to a node whose node id carries no host
+	// NQN (an older node plugin, or no /etc/nvme/hostnqn): its export cannot name the node.
+	errNoHostNQN = errors.New("the node did not report its NVMe host NQN")
 	// errUnknownBox: an id names a box the driver's configuration does not (any more) list; only an admin can
 	// mend that (configure the box again), and nothing about the volume can be said without it.
 	errUnknownBox = errors.New("box is not configured")

@@ -44,6 +44,7 @@ var sentinelCodes = map[string]struct {
 	"volume.ErrAlreadyExists":         {volume.ErrAlreadyExists, codes.AlreadyExists},
 	"volume.ErrOutOfRange":            {volume.ErrOutOfRange, codes.OutOfRange},
 	"volume.ErrNotOwned":              {volume.ErrNotOwned, codes.FailedPrecondition},
+	"volume.ErrHostAccessUnsupported": {volume.ErrHostAccessUnsupported, codes.FailedPrecondition},
 	"volume.ErrUnsupported":           {volume.ErrUnsupported, codes.FailedPrecondition},
 	"volume.ErrIncomplete":            {volume.ErrIncomplete, codes.Unavailable},
 	"attachment.ErrAttachedElsewhere": {attachment.ErrAttachedElsewhere, codes.FailedPrecondition},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rds-csi/rds-csi/pkg/mount"
 	"github.com/rds-csi/rds-csi/pkg/node"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 )
 
 // Node handlers are thin, like the controller's: validate the request, take the per-volume guard for
@@ -198,10 +199,18 @@ func (d *Driver) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 	return &csi.NodeExpandVolumeResponse{CapacityBytes: size}, nil
 }
 
-// NodeGetInfo reports the node id. No topology: every node reaches the RDS over the network, so the
-// controller places volumes without regard to nodes.
+// NodeGetInfo reports the node id: the node name and, when it has one, its host NQN (pkg/nodeid), which
+// is how the controller learns whom to allow on a volume's export. No topology: every node reaches the
+// RDS over the network, so the controller places volumes without regard to nodes.
 func (d *Driver) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
-	return &csi.NodeGetInfoResponse{NodeId: d.opts.NodeID}, nil
+	return &csi.NodeGetInfoResponse{NodeId: d.nodeID()}, nil
+}
+
+// nodeID is the node id this node reports; the host NQN is left out (and why logged once, at New) when it
+// cannot be part of one.
+func (d *Driver) nodeID() string {
+	id, _ := nodeid.Format(d.opts.NodeID, d.opts.HostNQN)
+	return id
 }
 
 // NodeGetCapabilities lists the node capabilities declared in capabilities.go.

@@ -14,6 +14,9 @@ import (
 const (
 	paramBasePath = "basePath"
 	paramFSType   = "fsType"
+	// paramHostAccessControl "true" restricts the volume's export to the nodes it is published to
+	// (hostaccess.go); it is kept in the volume context, which is how ControllerPublish learns it.
+	paramHostAccessControl = "hostAccessControl"
 	// The connection parameters are the node's volume-context keys (pkg/nvme), which also owns their rules.
 	paramNVMeAddress    = nvme.VolumeContextAddress
 	paramNVMePort       = nvme.VolumeContextPort
@@ -42,6 +45,7 @@ type volumeParams struct {
 	// tunables go to the node unchanged but checked; empty means the node's default.
 	ctrlLossTmo, reconnectDelay, keepAliveTmo string
 	fsType                                    string
+	hostAccess                                bool
 	metadata                                  map[string]string
 }
 
@@ -80,6 +84,8 @@ func (d *Driver) parseParams(in map[string]string) (*volumeParams, error) {
 		case k == paramKeepAliveTmo:
 			err = checkConnectParam(k, v)
 			p.keepAliveTmo = v
+		case k == paramHostAccessControl:
+			p.hostAccess, err = parseHostAccess(v)
 		case k == paramFSType:
 			if !supportedFSTypes[v] {
 				err = fmt.Errorf("fsType %q is not supported (use ext4 or xfs)", v)
@@ -97,7 +103,7 @@ func (d *Driver) parseParams(in map[string]string) (*volumeParams, error) {
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		return nil, invalid("unknown StorageClass parameters: %s (known: rdsBox, basePath, nvmeAddress, nvmePort, "+
-			"ctrlLossTmo, reconnectDelay, keepAliveTmo, fsType)", strings.Join(unknown, ", "))
+			"ctrlLossTmo, reconnectDelay, keepAliveTmo, fsType, hostAccessControl)", strings.Join(unknown, ", "))
 	}
 	if p.nvmeAddress == "" {
 		return nil, invalid("no NVMe/TCP address for box %s: set the %s parameter or the box's NVMe address", b.Name, paramNVMeAddress)
@@ -119,10 +125,33 @@ func (p *volumeParams) volumeContext(v *volume.Volume) map[string]string {
 			c[k] = val
 		}
 	}
+	if p.hostAccess {
+		c[paramHostAccessControl] = "true"
+	}
 	for k, val := range p.metadata {
 		c[k] = val
 	}
 	return c
+}
+
+// allowedAtCreate is the export's host list of a new volume: closed (volume.NoHost) under host access
+// control until a node is published, open otherwise.
+func (p *volumeParams) allowedAtCreate() []string {
+	if p.hostAccess {
+		return []string{volume.NoHost}
+	}
+	return nil
+}
+
+// parseHostAccess reads hostAccessControl: "true" or "false", nothing else.
+func parseHostAccess(v string) (bool, error) {
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not \"true\" or \"false\"", v)
 }
 
 // checkConnectParam checks one connection parameter with the node's own rules (nvme.ParseConnectParams),

@@ -5,8 +5,10 @@ import (
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
 
 	"github.com/rds-csi/rds-csi/pkg/attachment"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 )
 
 // Attachments is what the controller needs from the attachment manager (pkg/attachment).
@@ -14,6 +16,8 @@ type Attachments interface {
 	Attach(volumeID, node string, mode attachment.Mode) error
 	Detach(volumeID, node string)
 	Holders(volumeID string) []string
+	// PublishedNodeIDs are the holders' CSI node ids (as CSINode has them), for published_node_ids.
+	PublishedNodeIDs(volumeID string) []string
 }
 
 // Nodes tells whether a node exists (the Kubernetes Node object). Without Kubernetes only the driver's own
@@ -41,6 +45,10 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	if err := checkCapability(c); err != nil {
 		return nil, invalid("unsupported volume capability: %v", err)
 	}
+	hostNQN, err := publishHostNQN(req.GetVolumeContext(), node)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	if err := d.checkNode(ctx, node); err != nil {
 		return nil, err
 	}
@@ -53,8 +61,17 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	held := d.holds(id, node)
 	if err := d.attach.Attach(id, node, attachMode(c)); err != nil {
 		return nil, toStatus(err)
+	}
+	if hostNQN != "" {
+		if err := d.allowOnPublish(ctx, b, id, v, node, hostNQN); err != nil {
+			if !held {
+				d.attach.Detach(id, node) // the node does not hold a volume it cannot reach
+			}
+			return nil, toStatus(err)
+		}
 	}
 	addr := req.GetVolumeContext()[paramNVMeAddress]
 	if addr == "" {
@@ -71,7 +88,8 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 	if id == "" {
 		return nil, invalid("volume id is missing")
 	}
-	// Only the attachment records change, so the box need not be configured (or up) to release a hold.
+	// The hold is released even when the box is not configured; its export is restricted again only when it
+	// is (host access control reads the disk: revokeOnUnpublish).
 	if _, _, err := ParseID(id); err != nil {
 		return nil, invalid("volume id %q is not a valid id (<name> or <box>/<name>): %v", id, err)
 	}
@@ -87,10 +105,19 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 	for _, n := range nodes {
 		d.attach.Detach(id, n)
 	}
+	if b, name, err := d.resolve(id, "volume"); err == nil {
+		if err := d.revokeOnUnpublish(ctx, b, id, name, req.GetNodeId()); err != nil {
+			return nil, toStatus(err)
+		}
+	} else {
+		klog.InfoS("released the hold on a volume of a box that is not configured; its export cannot be restricted",
+			"volumeID", id, "err", err)
+	}
 	return &csi.ControllerUnpublishVolumeResponse{}, nil
 }
 
 func (d *Driver) checkNode(ctx context.Context, node string) error {
+	node = nodeid.Name(node)
 	if d.nodes == nil {
 		if node != d.opts.NodeID {
 			return toStatus(errorOf(errUnknownNode, "node %q is not known (without Kubernetes the only node is %q)", node, d.opts.NodeID))

@@ -150,7 +150,7 @@ func (d *Driver) createVolumeFromSource(ctx context.Context, req *csi.CreateVolu
 	defer release()
 	v, err := p.box.Volumes.CreateFrom(ctx, volume.CreateRequest{
 		ID: req.GetName(), RequiredBytes: req.GetCapacityRange().GetRequiredBytes(), LimitBytes: req.GetCapacityRange().GetLimitBytes(),
-		Location: p.location, Port: p.nvmePort,
+		Location: p.location, Port: p.nvmePort, AllowedHosts: p.allowedAtCreate(),
 	}, src)
 	if err != nil {
 		return nil, toStatus(err)

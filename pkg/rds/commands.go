@@ -113,6 +113,8 @@ type FileDiskSpec struct {
 	NQN string
 	// Port is the NVMe/TCP port; zero means DefaultPort.
 	Port int
+	// AllowedHosts, when not empty, restrict the export from the start (SetAllowedHosts).
+	AllowedHosts []string
 }
 
 // AddFileDisk creates the file-backed disk and exports it. It always sets mount-filesystem=no (RouterOS
@@ -138,13 +140,22 @@ func AddFileDisk(d FileDiskSpec) (Cmd, error) {
 	if port < 1 || port > 65535 {
 		return Cmd{}, fmt.Errorf("NVMe/TCP port %d is not a TCP port: %w", d.Port, ErrInvalid)
 	}
+	allow := ""
+	for _, h := range d.AllowedHosts {
+		if err := ValidNQN(h); err != nil {
+			return Cmd{}, fmt.Errorf("allowed host: %w", err)
+		}
+	}
+	if len(d.AllowedHosts) > 0 {
+		allow = " " + AllowHostKey + "=" + quote(strings.Join(d.AllowedHosts, ","))
+	}
 	return Cmd{
 		text: "/disk add type=file file-path=" + quote(d.FilePath) +
 			" file-size=" + strconv.FormatInt(d.SizeBytes, 10) +
 			" slot=" + quote(d.Slot) +
 			" mount-filesystem=no nvme-tcp-export=yes" +
 			" nvme-tcp-server-port=" + strconv.Itoa(port) +
-			" nvme-tcp-server-nqn=" + quote(d.NQN),
+			" nvme-tcp-server-nqn=" + quote(d.NQN) + allow,
 		verb:    "disk.add",
 		mutates: true,
 	}, nil
@@ -332,4 +343,34 @@ func RemoveSubvolumeByUUID(uuid string) (Cmd, error) {
 	}
 	return Cmd{text: "/disk/btrfs/subvolume/remove [find where " + f.String() + "]", verb: "subvolume.remove",
 		mutates: true, missingOK: true}, nil
+}
+
+// AllowHostKey is the disk property that restricts an NVMe/TCP export to named hosts (MikroTik manual,
+// "NVMe over TCP": "whether the NVMe over TCP server allows connections from specific hostnames,
+// providing a mechanism for host-based access control"). Empty, the default, allows any host.
+const AllowHostKey = "nvme-tcp-server-allow-host-name"
+
+// SetAllowedHosts sets the hosts allowed to connect to the export of disk slot, only if the disk is exported
+// as nqn (a disk of another NQN is never touched): hosts are host NQNs, joined by ','; none clears the
+// property (any host). That the value is matched against the initiator's host NQN, and that a
+// comma-separated value is a list, are UNVERIFIED (rds-csi doctor, check host-access; simulator
+// --allow-host-name).
+func SetAllowedHosts(slot, nqn string, hosts []string) (Cmd, error) {
+	if err := ValidName(slot); err != nil {
+		return Cmd{}, fmt.Errorf("disk slot: %w", err)
+	}
+	if err := ValidNQN(nqn); err != nil {
+		return Cmd{}, fmt.Errorf("disk NQN: %w", err)
+	}
+	for _, h := range hosts {
+		if err := ValidNQN(h); err != nil {
+			return Cmd{}, fmt.Errorf("allowed host: %w", err)
+		}
+	}
+	f := All(Eq("slot", slot), Eq("nvme-tcp-server-nqn", nqn))
+	return Cmd{
+		text:    "/disk set [find " + f.String() + "] " + AllowHostKey + "=" + quote(strings.Join(hosts, ",")),
+		verb:    "disk.set",
+		mutates: true,
+	}, nil
 }

@@ -47,6 +47,12 @@ func TestCommandText(t *testing.T) {
 		{must(PrintSubvolumes(Eq("fs", "pool").And(Match("name", "^k8s-snap/")))),
 			`/disk/btrfs/subvolume/print detail where fs="pool" and name~"^k8s-snap/"`, "subvolume.print", false},
 		{must(MonitorTraffic(id)), `/disk monitor-traffic pvc-0f1e once`, "disk.monitor-traffic", false},
+		{must(SetAllowedHosts(id, "nqn.2000-02.com.mikrotik:"+id, []string{"nqn.2014-08.org.nvmexpress:uuid:a", "nqn.2014-08.org.nvmexpress:uuid:b"})),
+			`/disk set [find slot="pvc-0f1e" and nvme-tcp-server-nqn="nqn.2000-02.com.mikrotik:pvc-0f1e"] ` +
+				`nvme-tcp-server-allow-host-name="nqn.2014-08.org.nvmexpress:uuid:a,nqn.2014-08.org.nvmexpress:uuid:b"`, "disk.set", true},
+		{must(SetAllowedHosts(id, "nqn.2000-02.com.mikrotik:"+id, nil)),
+			`/disk set [find slot="pvc-0f1e" and nvme-tcp-server-nqn="nqn.2000-02.com.mikrotik:pvc-0f1e"] ` +
+				`nvme-tcp-server-allow-host-name=""`, "disk.set", true},
 	}
 	for _, tc := range tests {
 		if got := tc.cmd.String(); got != tc.want {
@@ -54,6 +60,22 @@ func TestCommandText(t *testing.T) {
 		}
 		if tc.cmd.Verb() != tc.verb || tc.cmd.Mutates() != tc.mutates {
 			t.Errorf("%s: verb %q mutates %v, want %q %v", tc.want, tc.cmd.Verb(), tc.cmd.Mutates(), tc.verb, tc.mutates)
+		}
+	}
+}
+
+func TestSetAllowedHostsRefusesHostileHosts(t *testing.T) {
+	for _, h := range []string{"", "nqn.2014-08.org.nvmexpress:uuid:a,b", `nqn.2014-08.org.x:a"]`, "host1", "nqn.2014-08.org.x:$x"} {
+		if c, err := SetAllowedHosts("pvc-1", "nqn.2000-02.com.mikrotik:pvc-1", []string{h}); err == nil {
+			t.Errorf("host %q was accepted: %s", h, c)
+		}
+	}
+}
+
+func TestSplitHosts(t *testing.T) {
+	for in, want := range map[string]int{"": 0, "a": 1, "a,b": 2, " a , b ,": 2} {
+		if got := SplitHosts(in); len(got) != want {
+			t.Errorf("SplitHosts(%q) = %q", in, got)
 		}
 	}
 }

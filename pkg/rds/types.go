@@ -31,6 +31,10 @@ type Disk struct {
 	// FSLabel is the filesystem's label (fs-label=), what btrfs commands take as fs=; empty when not printed.
 	FSLabel   string
 	FreeBytes int64
+	// AllowedHosts are the host NQNs of nvme-tcp-server-allow-host-name (AllowHostKey), split at ','; none
+	// means any host may connect. AllowHostShown tells whether the property was printed at all.
+	AllowedHosts   []string
+	AllowHostShown bool
 	// Props holds every property as printed.
 	Props map[string]string
 }
@@ -108,6 +112,7 @@ func DisksFrom(items []routeros.Item) ([]Disk, error) {
 		if d.FS == "-" {
 			d.FS = ""
 		}
+		d.AllowedHosts, d.AllowHostShown = SplitHosts(p[AllowHostKey]), hasKey(p, AllowHostKey)
 		var err error
 		sizeKey := "size"
 		if _, ok := p["size"]; !ok {
@@ -127,6 +132,22 @@ func DisksFrom(items []routeros.Item) ([]Disk, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// SplitHosts splits a printed nvme-tcp-server-allow-host-name value into its hosts (none for "").
+func SplitHosts(v string) []string {
+	var out []string
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func hasKey(p map[string]string, k string) bool {
+	_, ok := p[k]
+	return ok
 }
 
 // FilesFrom converts `/file print detail` items.

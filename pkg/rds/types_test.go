@@ -50,7 +50,8 @@ func TestDisksFromCaptures(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Disk{Index: 31, Flags: "Bt", Type: "file", Slot: "vm-storage-001", FilePath: "raid10/vm-storage-001.img",
-		SizeBytes: 1099511627776, NQN: "nqn.2026-09.com.mikrotik:rds2216.vm-storage-001", Port: 4420, Exported: true}
+		SizeBytes: 1099511627776, NQN: "nqn.2026-09.com.mikrotik:rds2216.vm-storage-001", Port: 4420, Exported: true,
+		AllowHostShown: true} // a real RDS prints nvme-tcp-server-allow-host-name="" for an open export
 	got := fileDisk[0]
 	got.Props = nil
 	if !reflect.DeepEqual(got, want) {

@@ -97,7 +97,7 @@ func TestHostileInputNeverSent(t *testing.T) {
 		return map[string]func() error{
 			"AddSubvolume fs":  func() error { _, err := AddSubvolume(h, goodPath); return err },
 			"AddSnapshot fs":   func() error { _, err := AddSnapshot(h, goodPath, goodPath+"2", true); return err },
-			"AddFileDisk slot": func() error { _, err := AddFileDisk(FileDiskSpec{h, goodPath, 1 << 30, goodNQN, 0}); return err },
+			"AddFileDisk slot": func() error { _, err := AddFileDisk(FileDiskSpec{h, goodPath, 1 << 30, goodNQN, 0, nil}); return err },
 			"SetDiskSize":      func() error { _, err := SetDiskSize(h, 1); return err },
 			"RemoveDisk":       func() error { _, err := RemoveDisk(h); return err },
 			"MonitorTraffic":   func() error { _, err := MonitorTraffic(h); return err },
@@ -116,12 +116,23 @@ func TestHostileInputNeverSent(t *testing.T) {
 	for _, h := range hostile {
 		calls := nameCalls(h)
 		for name, call := range map[string]func() error{
-			"AddSubvolume name":    func() error { _, err := AddSubvolume(good, "k8s/"+h); return err },
-			"AddSnapshot parent":   func() error { _, err := AddSnapshot(good, h, goodPath, true); return err },
-			"AddSnapshot name":     func() error { _, err := AddSnapshot(good, goodPath, h+"/x", false); return err },
-			"RemoveSubvolume":      func() error { _, err := RemoveSubvolume(good, h+"/x"); return err },
-			"AddFileDisk path":     func() error { _, err := AddFileDisk(FileDiskSpec{good, "p/" + h, 1 << 30, goodNQN, 0}); return err },
-			"AddFileDisk nqn":      func() error { _, err := AddFileDisk(FileDiskSpec{good, goodPath, 1 << 30, goodNQN + h, 0}); return err },
+			"AddSubvolume name":  func() error { _, err := AddSubvolume(good, "k8s/"+h); return err },
+			"AddSnapshot parent": func() error { _, err := AddSnapshot(good, h, goodPath, true); return err },
+			"AddSnapshot name":   func() error { _, err := AddSnapshot(good, goodPath, h+"/x", false); return err },
+			"RemoveSubvolume":    func() error { _, err := RemoveSubvolume(good, h+"/x"); return err },
+			"AddFileDisk path": func() error {
+				_, err := AddFileDisk(FileDiskSpec{good, "p/" + h, 1 << 30, goodNQN, 0, nil})
+				return err
+			},
+			"AddFileDisk nqn": func() error {
+				_, err := AddFileDisk(FileDiskSpec{good, goodPath, 1 << 30, goodNQN + h, 0, nil})
+				return err
+			},
+			"AddFileDisk host": func() error {
+				_, err := AddFileDisk(FileDiskSpec{good, goodPath, 1 << 30, goodNQN, 0, []string{goodNQN + h}})
+				return err
+			},
+			"SetAllowedHosts host": func() error { _, err := SetAllowedHosts(good, goodNQN, []string{goodNQN + h}); return err },
 			"RemoveFile":           func() error { _, err := RemoveFile("pool/" + h); return err },
 			"PrintFiles regex":     func() error { _, err := PrintFiles(Match("name", "^"+h+`"`)); return err },
 			"Client.Pool":          func() error { _, err := c.Pool(ctx, h+" x"); return err },
@@ -138,8 +149,8 @@ func TestHostileInputNeverSent(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []FileDiskSpec{{good, goodPath, 0, goodNQN, 0}, {good, goodPath, -1, goodNQN, 0},
-		{good, goodPath, 1, goodNQN, 70000}, {good, goodPath, 1, goodNQN, -1}} {
+	for _, bad := range []FileDiskSpec{{good, goodPath, 0, goodNQN, 0, nil}, {good, goodPath, -1, goodNQN, 0, nil},
+		{good, goodPath, 1, goodNQN, 70000, nil}, {good, goodPath, 1, goodNQN, -1, nil}} {
 		if _, err := AddFileDisk(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("AddFileDisk(%+v) = %v, want ErrInvalid", bad, err)
 		}

@@ -3,6 +3,7 @@ package rdssim
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	// SubvolumeAddParents says whether `subvolume add name=a/b/c` makes the missing directories a and a/b
 	// (the manual only ever adds below something that exists: Snapshots, then Snapshots/Documents-…).
 	SubvolumeAddParents Parents
+	// AllowHostName is how nvme-tcp-server-allow-host-name restricts an export (UNVERIFIED beyond the
+	// manual's "allows connections from specific hostnames"): the Exporter is told the hosts it allows.
+	AllowHostName AllowHostForm
 	// ScriptIf says whether scripts may hold `:if (...) do={...}` (MikroTik manual, "Scripting"; the
 	// default). ScriptIfNo makes :if a bad command name, for the driver's fallback to a read first.
 	ScriptIf ScriptIf
@@ -77,6 +81,51 @@ const (
 	// status still reports the failure.
 	OnErrorContinue OnError = "continue"
 )
+
+// AllowHostForm is how the simulator reads nvme-tcp-server-allow-host-name. Empty allows any host in
+// every form, as the RDS's default "" does.
+type AllowHostForm string
+
+const (
+	// AllowHostList: the value is a comma-separated list of host NQNs, and only initiators connecting with
+	// one of them get in (the default: the manual's "allows connections from specific hostnames").
+	AllowHostList AllowHostForm = "list"
+	// AllowHostSingle: the whole value is one host NQN; a value holding ',' matches no initiator.
+	AllowHostSingle AllowHostForm = "single"
+	// AllowHostIgnored: the property is stored and printed but does not restrict anything.
+	AllowHostIgnored AllowHostForm = "ignored"
+	// AllowHostAbsent: the firmware has no such property: it is not printed, and add, set and where refuse
+	// it as an unknown argument.
+	AllowHostAbsent AllowHostForm = "absent"
+)
+
+// ParseAllowHostForm checks a --allow-host-name value.
+func ParseAllowHostForm(s string) (AllowHostForm, error) {
+	switch f := AllowHostForm(s); f {
+	case AllowHostList, AllowHostSingle, AllowHostIgnored, AllowHostAbsent:
+		return f, nil
+	case "":
+		return AllowHostList, nil
+	}
+	return "", fmt.Errorf("allow-host-name form %q is not one of list, single, ignored, absent", s)
+}
+
+// hosts returns the host NQNs an export with allow-host-name value v admits, nil for any host.
+func (f AllowHostForm) hosts(v string) []string {
+	if v == "" || f == AllowHostIgnored || f == AllowHostAbsent {
+		return nil
+	}
+	if f == AllowHostSingle {
+		return []string{v}
+	}
+	var out []string
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
 
 // Parents is whether `/disk/btrfs/subvolume/add` makes the missing parent directories of name=.
 type Parents string
@@ -150,7 +199,9 @@ func ParseOnError(s string) (OnError, error) {
 // every exported disk; it calls Unexport when a disk is removed, stops being
 // exported or changes its NQN, and at Close.
 type Exporter interface {
-	Export(nqn string, port int, hostPath string) error
+	// Export exports the file under nqn on port, to the host NQNs in hosts only, or to any host when hosts
+	// is nil (nvme-tcp-server-allow-host-name, read as Config.AllowHostName says).
+	Export(nqn string, port int, hostPath string, hosts []string) error
 	Unexport(nqn string) error
 }
 

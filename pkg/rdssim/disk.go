@@ -371,7 +371,7 @@ func (s *Simulator) reconcileExport(old, cur *diskRecord) error {
 		if err != nil {
 			return failure("nvme-tcp export failed: %v", err)
 		}
-		if err := e.Export(cur.NQN, cur.Port, host); err != nil {
+		if err := e.Export(cur.NQN, cur.Port, host, s.cfg.AllowHostName.hosts(cur.AllowHost)); err != nil {
 			return failure("nvme-tcp export failed: %v", err)
 		}
 	}

@@ -55,7 +55,8 @@ func (s *Simulator) runScript(ctx context.Context, conn io.Closer, out io.Writer
 		_, err := io.WriteString(out, text)
 		return err
 	}
-	stmts, err := parseScriptWith(script, parseOptions{noIf: s.cfg.ScriptIf == ScriptIfNo})
+	stmts, err := parseScriptWith(script, parseOptions{noIf: s.cfg.ScriptIf == ScriptIfNo,
+		noAllowHost: s.cfg.AllowHostName == AllowHostAbsent})
 	if err != nil {
 		s.record(user, strings.TrimSpace(script), false)
 		s.logf("rds-sim: rejected user=%s %s: %s", user, logText(script), err)

@@ -104,8 +104,10 @@ func (s *Simulator) diskItem(d *diskRecord) item {
 	if d.Export {
 		fields = append(fields,
 			field{key: "nvme-tcp-server-port", value: strconv.Itoa(d.Port)},
-			field{key: "nvme-tcp-server-nqn", value: d.NQN, quoted: true},
-			field{key: "nvme-tcp-server-allow-host-name", value: d.AllowHost, quoted: true})
+			field{key: "nvme-tcp-server-nqn", value: d.NQN, quoted: true})
+		if s.cfg.AllowHostName != AllowHostAbsent {
+			fields = append(fields, field{key: allowHostProp, value: d.AllowHost, quoted: true})
+		}
 	}
 	fields = append(fields,
 		field{key: "iscsi-export", value: "no"},

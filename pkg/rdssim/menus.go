@@ -191,3 +191,15 @@ func buildMenus() *menu {
 	addSystemMenus(root) // system.go
 	return root
 }
+
+// withoutAllowHost takes nvme-tcp-server-allow-host-name out of a menu tree, as on a box that does not have
+// the property (AllowHostAbsent).
+func withoutAllowHost(root *menu) {
+	disk := root.children["disk"]
+	delete(disk.props, allowHostProp)
+	for _, c := range disk.commands {
+		delete(c.named, allowHostProp)
+	}
+}
+
+const allowHostProp = "nvme-tcp-server-allow-host-name"

@@ -25,7 +25,8 @@ const nvmetNamespace = "1"
 // NVMet is an Exporter that makes simulator disks real NVMe/TCP subsystems
 // through the Linux kernel target, by writing its configfs tree:
 //
-//	subsystems/<nqn>/attr_allow_any_host = 1
+//	subsystems/<nqn>/attr_allow_any_host = 1 (no allowed hosts), or 0 and
+//	subsystems/<nqn>/allowed_hosts/<host nqn> -> hosts/<host nqn> for each allowed host
 //	subsystems/<nqn>/namespaces/1/{device_path, buffered_io = 1, enable = 1}
 //	ports/<tcp port>/{addr_trtype = tcp, addr_adrfam, addr_traddr, addr_trsvcid}
 //	ports/<tcp port>/subsystems/<nqn> -> subsystems/<nqn>
@@ -47,6 +48,9 @@ type NVMet struct {
 	// createdPorts are the port directories this NVMet made; only those are
 	// removed when their last subsystem goes.
 	createdPorts map[string]bool
+	// createdHosts are the hosts/<nqn> directories this NVMet made; only those
+	// are removed when no subsystem allows them any more.
+	createdHosts map[string]bool
 }
 
 var _ Exporter = (*NVMet)(nil)
@@ -62,7 +66,7 @@ func NewNVMet(configfsRoot, addr string) *NVMet {
 }
 
 func newNVMet(tree configfsTree, addr string) *NVMet {
-	return &NVMet{tree: tree, addr: addr, owned: map[string]bool{}, createdPorts: map[string]bool{}}
+	return &NVMet{tree: tree, addr: addr, owned: map[string]bool{}, createdPorts: map[string]bool{}, createdHosts: map[string]bool{}}
 }
 
 // NVMetAvailable reports whether root ("" means DefaultNVMetRoot) is a
@@ -82,21 +86,30 @@ func NVMetAvailable(root string) bool {
 }
 
 // Export makes the file at hostPath reachable as namespace 1 of subsystem
-// nqn on TCP port port. It is idempotent, and applies changes:
+// nqn on TCP port port, to the host NQNs in hosts only (nil: to any host,
+// attr_allow_any_host = 1). It is idempotent, and applies changes:
 //   - a new device path disables the namespace, points it at the new file
 //     and enables it again;
 //   - the same device path (a resize) writes the namespace's
 //     revalidate_size attribute, so the kernel re-reads the file's size and
 //     sends connected hosts a namespace-changed notice;
-//   - a new port moves the subsystem's link to the new port.
+//   - a new port moves the subsystem's link to the new port;
+//   - new hosts replace the subsystem's allowed_hosts links (hosts already
+//     connected stay connected, as with the kernel target: only new
+//     connections are checked).
 //
 // A subsystem with this NQN that exists already is adopted only when it
 // exports the same file (the simulator restarted after a crash); any other is
 // somebody else's and Export fails without touching it. On failure Export
 // undoes what it created in this call.
-func (n *NVMet) Export(nqn string, port int, hostPath string) error {
+func (n *NVMet) Export(nqn string, port int, hostPath string, hosts []string) error {
 	if err := checkNVMetNQN(nqn); err != nil {
 		return err
+	}
+	for _, h := range hosts {
+		if err := checkNVMetNQN(h); err != nil {
+			return fmt.Errorf("allowed host: %w", err)
+		}
 	}
 	if port < 1 || port > 65535 {
 		return fmt.Errorf("nvmet: port %d is not a TCP port", port)
@@ -120,6 +133,9 @@ func (n *NVMet) Export(nqn string, port int, hostPath string) error {
 	}
 	subCreated, err := n.ensureSubsystem(nqn, hostPath)
 	if err == nil {
+		err = n.ensureHosts(nqn, hosts)
+	}
+	if err == nil {
 		err = n.ensureNamespace(nqn, hostPath)
 	}
 	if err == nil {
@@ -136,7 +152,7 @@ func (n *NVMet) Export(nqn string, port int, hostPath string) error {
 		}
 		return err
 	}
-	klog.V(2).InfoS("nvmet: exported", "nqn", nqn, "port", port, "address", n.addr, "device", hostPath)
+	klog.V(2).InfoS("nvmet: exported", "nqn", nqn, "port", port, "address", n.addr, "device", hostPath, "hosts", hosts)
 	return nil
 }
 
@@ -198,8 +214,8 @@ func (n *NVMet) ensurePort(dir string, attrs []attribute) (created bool, err err
 	return false, nil
 }
 
-// ensureSubsystem creates or adopts the subsystem and lets any host connect
-// (the RDS's default with no allow-host-name set).
+// ensureSubsystem creates or adopts the subsystem; ensureHosts then says who
+// may connect.
 func (n *NVMet) ensureSubsystem(nqn, hostPath string) (created bool, err error) {
 	sub := subsystemDir(nqn)
 	ok, err := n.tree.Exists(sub)
@@ -223,7 +239,94 @@ func (n *NVMet) ensureSubsystem(nqn, hostPath string) (created bool, err error) 
 		klog.InfoS("nvmet: adopting a subsystem left by an earlier run", "nqn", nqn, "device", hostPath)
 		n.owned[nqn] = true
 	}
-	return created, n.writeIfDifferent(sub+"/attr_allow_any_host", "1")
+	return created, nil
+}
+
+// ensureHosts lets exactly hosts connect to the subsystem, or any host when
+// hosts is nil (the RDS's default with no allow-host-name set). The kernel
+// refuses allowed_hosts links while attr_allow_any_host is 1, and
+// attr_allow_any_host = 1 while links exist, so the order matters.
+func (n *NVMet) ensureHosts(nqn string, hosts []string) error {
+	sub := subsystemDir(nqn)
+	want := map[string]bool{}
+	for _, h := range hosts {
+		want[h] = true
+	}
+	links, err := n.tree.List(sub + "/allowed_hosts")
+	if err != nil {
+		return err
+	}
+	if len(hosts) > 0 {
+		if err := n.writeIfDifferent(sub+"/attr_allow_any_host", "0"); err != nil {
+			return err
+		}
+	}
+	for _, l := range links {
+		if !want[l] {
+			if err := n.tree.Unlink(sub + "/allowed_hosts/" + l); err != nil {
+				return err
+			}
+		}
+		delete(want, l)
+	}
+	for _, h := range hosts {
+		if !want[h] {
+			continue
+		}
+		delete(want, h)
+		host := "hosts/" + h
+		ok, err := n.tree.Exists(host)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := n.tree.Mkdir(host); err != nil {
+				return err
+			}
+			n.createdHosts[host] = true
+		}
+		if err := n.tree.Symlink(host, sub+"/allowed_hosts/"+h); err != nil {
+			return err
+		}
+	}
+	if len(hosts) == 0 {
+		if err := n.writeIfDifferent(sub+"/attr_allow_any_host", "1"); err != nil {
+			return err
+		}
+	}
+	n.dropUnusedHosts()
+	return nil
+}
+
+// dropUnusedHosts removes the hosts/<nqn> directories this NVMet made that
+// no subsystem allows any more. Failing to is only logged: an unused host
+// entry allows nothing.
+func (n *NVMet) dropUnusedHosts() {
+	if len(n.createdHosts) == 0 {
+		return
+	}
+	used := map[string]bool{}
+	subs, err := n.tree.List("subsystems")
+	if err != nil {
+		klog.ErrorS(err, "nvmet: listing subsystems")
+		return
+	}
+	for _, s := range subs {
+		links, _ := n.tree.List(subsystemDir(s) + "/allowed_hosts")
+		for _, l := range links {
+			used["hosts/"+l] = true
+		}
+	}
+	for host := range n.createdHosts {
+		if used[host] {
+			continue
+		}
+		if err := n.tree.Rmdir(host); err != nil && !errors.Is(err, os.ErrNotExist) {
+			klog.ErrorS(err, "nvmet: removing an unused host", "host", host)
+			continue
+		}
+		delete(n.createdHosts, host)
+	}
 }
 
 // ensureNamespace points namespace 1 at hostPath and enables it. The file
@@ -348,6 +451,15 @@ func (n *NVMet) teardown(nqn string) error {
 		}
 		return err
 	}
+	allowed, err := n.tree.List(sub + "/allowed_hosts")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, h := range allowed {
+		if err := n.tree.Unlink(sub + "/allowed_hosts/" + h); err != nil {
+			return err
+		}
+	}
 	namespaces, err := n.tree.List(sub + "/namespaces")
 	if err != nil {
 		return err
@@ -369,6 +481,7 @@ func (n *NVMet) teardown(nqn string) error {
 		return err
 	}
 	delete(n.owned, nqn)
+	n.dropUnusedHosts()
 	return nil
 }
 

@@ -70,6 +70,10 @@ func kind(rel string) (string, []string) {
 		return "port", p
 	case len(p) == 4 && p[0] == "ports" && p[2] == "subsystems":
 		return "port-link", p
+	case len(p) == 2 && p[0] == "hosts":
+		return "host", p
+	case len(p) == 4 && p[0] == "subsystems" && p[2] == "allowed_hosts":
+		return "allowed-link", p
 	}
 	return "", p
 }
@@ -101,6 +105,7 @@ func (f *fakeConfigfs) Mkdir(rel string) error {
 		}
 		files = map[string]string{"addr_trtype": "", "addr_adrfam": "", "addr_traddr": "", "addr_trsvcid": "", "addr_treq": "not specified"}
 		dirs = []string{"subsystems", "referrals", "ana_groups"}
+	case "host":
 	default:
 		return errno("mkdir", rel, syscall.EPERM)
 	}
@@ -125,8 +130,18 @@ func (f *fakeConfigfs) Rmdir(rel string) error {
 	k, p := kind(rel)
 	switch k {
 	case "namespace":
+	case "host":
+		subs, _ := f.os.List("subsystems")
+		for _, sub := range subs {
+			if ok, _ := f.os.Exists("subsystems/" + sub + "/allowed_hosts/" + p[1]); ok {
+				return errno("rmdir", rel, syscall.EBUSY)
+			}
+		}
 	case "subsystem":
 		if names, _ := f.os.List(rel + "/namespaces"); len(names) > 0 {
+			return errno("rmdir", rel, syscall.ENOTEMPTY)
+		}
+		if names, _ := f.os.List(rel + "/allowed_hosts"); len(names) > 0 {
 			return errno("rmdir", rel, syscall.ENOTEMPTY)
 		}
 		ports, _ := f.os.List("ports")
@@ -215,6 +230,10 @@ func (f *fakeConfigfs) Write(rel, value string) error {
 		if value != "0" && value != "1" {
 			return errno("write", rel, syscall.EINVAL)
 		}
+		// "Can't set allow_any_host when explicit hosts are set!"
+		if hosts, _ := f.os.List(dir + "/allowed_hosts"); value == "1" && len(hosts) > 0 {
+			return errno("write", rel, syscall.EINVAL)
+		}
 	}
 	if err := os.WriteFile(f.os.path(rel), []byte(value+"\n"), 0o644); err != nil {
 		return err
@@ -235,6 +254,26 @@ func contains(list []string, v string) bool {
 func (f *fakeConfigfs) Symlink(targetRel, linkRel string) error {
 	k, p := kind(linkRel)
 	tk, tp := kind(targetRel)
+	if k == "allowed-link" {
+		if tk != "host" {
+			return errno("symlink", linkRel, syscall.EPERM)
+		}
+		if ok, _ := f.os.Exists(targetRel); !ok {
+			return errno("symlink", linkRel, syscall.ENOENT)
+		}
+		// "can't add hosts when allow_any_host is set!"
+		if f.attr("subsystems/"+p[1]+"/attr_allow_any_host") != "0" {
+			return errno("symlink", linkRel, syscall.EINVAL)
+		}
+		if tp[1] != p[3] {
+			return fmt.Errorf("fake configfs: link %s does not carry its host's name %s", linkRel, tp[1])
+		}
+		if err := f.os.Symlink(targetRel, linkRel); err != nil {
+			return err
+		}
+		f.record("symlink %s -> %s", linkRel, targetRel)
+		return nil
+	}
 	if k != "port-link" || tk != "subsystem" {
 		return errno("symlink", linkRel, syscall.EPERM)
 	}

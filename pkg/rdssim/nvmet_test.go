@@ -33,7 +33,7 @@ func wantOps(t *testing.T, what string, got, want []string) {
 
 func mustExport(t *testing.T, n *NVMet, nqn string, port int, path string) {
 	t.Helper()
-	if err := n.Export(nqn, port, path); err != nil {
+	if err := n.Export(nqn, port, path, nil); err != nil {
 		t.Fatalf("Export(%s, %d, %s): %v", nqn, port, path, err)
 	}
 }
@@ -196,12 +196,12 @@ func TestNVMetLeavesForeignTargetsAlone(t *testing.T) {
 	}
 	wantOps(t, "unexport of a subsystem this exporter never made", fs.take(), nil)
 
-	if err := n.Export("nqn.2014-08.org.example:boot-disk", 4420, backingFile(t, "mine.img")); err == nil {
+	if err := n.Export("nqn.2014-08.org.example:boot-disk", 4420, backingFile(t, "mine.img"), nil); err == nil {
 		t.Error("Export took over a foreign subsystem with the same NQN")
 	}
 	wantOps(t, "export clashing with a foreign subsystem", fs.take(), nil)
 
-	if err := n.Export(nqnA, 4421, backingFile(t, "a.img")); err == nil || !strings.Contains(err.Error(), "addr_traddr") {
+	if err := n.Export(nqnA, 4421, backingFile(t, "a.img"), nil); err == nil || !strings.Contains(err.Error(), "addr_traddr") {
 		t.Errorf("Export onto a foreign port with another address: %v", err)
 	}
 	wantOps(t, "export onto a foreign port with another address", fs.take(), nil)
@@ -241,7 +241,7 @@ func TestNVMetUndoesAFailedExport(t *testing.T) {
 	n := newNVMet(fs, "127.0.0.1")
 	before := fs.snapshot(t)
 	missing := filepath.Join(t.TempDir(), "missing.img")
-	err := n.Export(nqnA, 4420, missing)
+	err := n.Export(nqnA, 4420, missing, nil)
 	if err == nil {
 		t.Fatal("Export of a missing file succeeded")
 	}
@@ -282,7 +282,7 @@ func TestNVMetRefusesWhatCannotBeExported(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := newFakeConfigfs(t, true)
 			n := newNVMet(fs, tc.addr)
-			if err := n.Export(tc.nqn, tc.port, tc.path); err == nil {
+			if err := n.Export(tc.nqn, tc.port, tc.path, nil); err == nil {
 				t.Errorf("Export(%q, %d, %q) on %s succeeded", tc.nqn, tc.port, tc.path, tc.addr)
 			}
 			wantOps(t, "refused export", fs.take(), nil)
@@ -373,7 +373,7 @@ func FuzzNVMetNQN(f *testing.F) {
 		fs := newFakeConfigfs(t, true)
 		before := fs.snapshot(t)
 		n := newNVMet(fs, "127.0.0.1")
-		if err := n.Export(nqn, 4420, disk); err != nil {
+		if err := n.Export(nqn, 4420, disk, nil); err != nil {
 			if after := fs.snapshot(t); strings.Join(after, "\x00") != strings.Join(before, "\x00") {
 				t.Fatalf("refused Export of %q changed the tree: %q", nqn, after)
 			}

@@ -41,7 +41,8 @@ func parseScript(src string) ([]*statement, error) { return parseScriptWith(src,
 
 // parseOptions are the dialect switches that decide what parses.
 type parseOptions struct {
-	noIf bool // :if is not a command (Config.ScriptIf "no")
+	noIf        bool // :if is not a command (Config.ScriptIf "no")
+	noAllowHost bool // /disk has no nvme-tcp-server-allow-host-name (Config.AllowHostName "absent")
 }
 
 func parseScriptWith(src string, o parseOptions) ([]*statement, error) {
@@ -49,7 +50,11 @@ func parseScriptWith(src string, o parseOptions) ([]*statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{src: src, root: buildMenus(), opts: o}
+	root := buildMenus()
+	if o.noAllowHost {
+		withoutAllowHost(root)
+	}
+	p := &parser{src: src, root: root, opts: o}
 	return p.statements(toks, p.root)
 }
 

@@ -309,10 +309,14 @@ type recordingExporter struct {
 	fail  error
 }
 
-func (e *recordingExporter) Export(nqn string, port int, hostPath string) error {
+func (e *recordingExporter) Export(nqn string, port int, hostPath string, hosts []string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.calls = append(e.calls, fmt.Sprintf("export %s %d %s", nqn, port, filepath.Base(filepath.Dir(hostPath))+"/"+filepath.Base(hostPath)))
+	call := fmt.Sprintf("export %s %d %s", nqn, port, filepath.Base(filepath.Dir(hostPath))+"/"+filepath.Base(hostPath))
+	if hosts != nil {
+		call += " hosts=" + strings.Join(hosts, ",")
+	}
+	e.calls = append(e.calls, call)
 	return e.fail
 }
 

@@ -56,6 +56,7 @@ func (m *Manager) addGuarded(ctx context.Context, r CreateRequest, pi poolInfo, 
 	}
 	disk, err := rds.AddFileDisk(rds.FileDiskSpec{
 		Slot: r.ID, FilePath: r.Location.FilePath(r.ID, LayoutSubvolume), SizeBytes: size, NQN: NQN(r.ID), Port: r.Port,
+		AllowedHosts: r.AllowedHosts,
 	})
 	if err != nil {
 		return nil, true, err

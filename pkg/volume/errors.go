@@ -23,6 +23,10 @@ var (
 	// ErrNoPool: the first element of a base path is no pool on the RDS. It is a bad basePath parameter
 	// (InvalidArgument), not a missing volume: the StorageClass must be fixed.
 	ErrNoPool = fmt.Errorf("the first element of basePath must be the mount point of a pool on the RDS: %w", rds.ErrInvalid)
+	// ErrHostAccessUnsupported: the RDS refused nvme-tcp-server-allow-host-name, or does not show what was
+	// set: host access control cannot work on this box (rds-csi doctor, check host-access).
+	ErrHostAccessUnsupported = errors.New("the RDS does not take nvme-tcp-server-allow-host-name as set " +
+		"(run `rds-csi doctor`; remove hostAccessControl from the StorageClass until it passes)")
 	// ErrIncomplete: the RDS did not end in the state the operation asked for; a retry converges.
 	ErrIncomplete = errors.New("operation did not complete on the RDS")
 )

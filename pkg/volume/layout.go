@@ -77,6 +77,10 @@ type Volume struct {
 	Exported  bool
 	Layout    Layout
 	Location  Location
+	// AllowHostName is nvme-tcp-server-allow-host-name as the RDS printed it ("": any host may connect; see
+	// AllowedHosts), and AllowHostShown whether it printed the property at all (hostaccess.go).
+	AllowHostName  string
+	AllowHostShown bool
 }
 
 // SubvolumeName is the volume's own subvolume, or "" for the flat layout.
@@ -100,7 +104,8 @@ func fromDisk(d *rds.Disk) (*Volume, error) {
 	fp := strings.TrimPrefix(d.FilePath, "/")
 	dir, file := path.Split(fp)
 	dir = strings.TrimSuffix(dir, "/")
-	v := &Volume{ID: d.Slot, SizeBytes: d.SizeBytes, FilePath: fp, NQN: d.NQN, Port: d.Port, Exported: d.Exported}
+	v := &Volume{ID: d.Slot, SizeBytes: d.SizeBytes, FilePath: fp, NQN: d.NQN, Port: d.Port, Exported: d.Exported,
+		AllowHostName: strings.Join(d.AllowedHosts, ","), AllowHostShown: d.AllowHostShown}
 	var base string
 	switch {
 	case file == DiskFileName && path.Base(dir) == d.Slot:

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,8 @@ type Manager struct {
 	known sync.Map // volume id -> knownVolume
 	// containers are the base paths whose snapshots container this process saw on the RDS (snapshot_layout.go).
 	containers sync.Map
+	// noHostAccess: the RDS does not know nvme-tcp-server-allow-host-name (hostaccess.go).
+	noHostAccess atomic.Bool
 	// guards: the start-up check found that this RDS runs `:if` guards and stops scripts at a failed command,
 	// and no guard was refused since, so a create, snapshot or restore is sent guarded (create_guard.go).
 	guards atomic.Bool
@@ -52,6 +55,9 @@ type CreateRequest struct {
 	LimitBytes    int64
 	Location      Location
 	Port          int
+	// AllowedHosts, when not empty, restrict the new volume's export from the start (hostaccess.go):
+	// NoHost for a volume under host access control that no node holds yet.
+	AllowedHosts []string
 }
 
 // Create makes the volume, or returns it if it already exists compatibly. On the normal path it costs one
@@ -59,8 +65,12 @@ type CreateRequest struct {
 // the subvolume and the disk only while nothing holds the name, and the same script reads the result back
 // (create_guard.go). Where the name is held by what an interrupted create or delete left, or the RDS runs no
 // guards, the name's state is read first (checkName), then one script makes the volume.
-func (m *Manager) Create(ctx context.Context, r CreateRequest) (*Volume, error) {
+func (m *Manager) Create(ctx context.Context, r CreateRequest) (_ *Volume, err error) {
+	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
+		return nil, err
+	}
+	if err := m.checkHostAccess(r.AllowedHosts); err != nil {
 		return nil, err
 	}
 	size, err := RoundSize(r.RequiredBytes, r.LimitBytes)
@@ -100,6 +110,7 @@ func (m *Manager) add(ctx context.Context, r CreateRequest, pi poolInfo, size in
 	}
 	add, err := rds.AddFileDisk(rds.FileDiskSpec{
 		Slot: r.ID, FilePath: r.Location.FilePath(r.ID, layout), SizeBytes: size, NQN: NQN(r.ID), Port: r.Port,
+		AllowedHosts: r.AllowedHosts,
 	})
 	if err != nil {
 		return nil, err
@@ -476,6 +487,9 @@ func checkCreated(v *Volume, r CreateRequest, size int64) error {
 		return fmt.Errorf("volume %q was created with %d bytes, %d asked: %w", r.ID, v.SizeBytes, size, ErrIncomplete)
 	case !v.Exported:
 		return fmt.Errorf("volume %q was created but is not exported over NVMe/TCP: %w", r.ID, ErrIncomplete)
+	case len(r.AllowedHosts) > 0 && !sameHosts(v.AllowedHosts(), r.AllowedHosts):
+		return fmt.Errorf("volume %q was created, but the RDS shows its export allowed to %q, not %q: %w", r.ID,
+			v.AllowHostName, strings.Join(r.AllowedHosts, ","), ErrHostAccessUnsupported)
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func (m *Manager) restoreGuard(r CreateRequest, pi poolInfo, src Source) (rds.Cm
 	}
 	add(rds.AddSnapshot(pi.label, parentArg(s.SubvolumeName(), form), r.Location.SubvolumeName(r.ID), false))
 	add(rds.AddFileDisk(rds.FileDiskSpec{Slot: r.ID, FilePath: r.Location.FilePath(r.ID, LayoutSubvolume),
-		SizeBytes: s.SizeBytes, NQN: NQN(r.ID), Port: r.Port}))
+		SizeBytes: s.SizeBytes, NQN: NQN(r.ID), Port: r.Port, AllowedHosts: r.AllowedHosts}))
 	if size > s.SizeBytes {
 		add(rds.SetDiskSize(r.ID, size))
 	}

@@ -75,8 +75,12 @@ func (e scriptError) Unwrap() error { return e.error }
 //
 // It costs two execs: one read (the new volume's disk and subvolume and the source), one script; one, for a
 // snapshot this process made, whose restore is sent guarded with the read (snapshot_fast.go).
-func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (*Volume, error) {
+func (m *Manager) CreateFrom(ctx context.Context, r CreateRequest, src Source) (_ *Volume, err error) {
+	defer func() { err = hostAccessError(r, err) }()
 	if err := rds.ValidName(r.ID); err != nil {
+		return nil, err
+	}
+	if err := m.checkHostAccess(r.AllowedHosts); err != nil {
 		return nil, err
 	}
 	if err := src.valid(); err != nil {
@@ -263,7 +267,7 @@ func (m *Manager) restoreStep(ctx context.Context, r CreateRequest, pi poolInfo,
 	// The disk takes the file at the size it has; a larger request is a resize after, so the add never asks
 	// the RDS to change a file it did not make.
 	add(rds.AddFileDisk(rds.FileDiskSpec{Slot: r.ID, FilePath: r.Location.FilePath(r.ID, LayoutSubvolume),
-		SizeBytes: o.sizeBytes, NQN: NQN(r.ID), Port: r.Port}))
+		SizeBytes: o.sizeBytes, NQN: NQN(r.ID), Port: r.Port, AllowedHosts: r.AllowedHosts}))
 	if size > o.sizeBytes {
 		add(rds.SetDiskSize(r.ID, size))
 	}

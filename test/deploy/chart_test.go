@@ -102,6 +102,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			"storageClasses[0].parameters.ctrlLossTimeout=600"}, []string{"/storageClasses/0/parameters", "ctrlLossTimeout"}},
 		{"unsupported fsType", []string{"storageClasses[0].name=x", "storageClasses[0].parameters.fsType=btrfs"},
 			[]string{"/storageClasses/0/parameters/fsType"}},
+		{"hostAccessControl that is not a boolean", []string{"storageClasses[0].name=x",
+			"storageClasses[0].parameters.hostAccessControl=yes"}, []string{"/storageClasses/0/parameters/hostAccessControl"}},
 		{"base path without a directory", []string{"rds.basePath=raid1"}, []string{"/rds/basePath", "pattern"}},
 		{"duration without a unit", []string{"rds.commandTimeout=30"}, []string{"/rds/commandTimeout"}},
 		{"misspelt top-level key", []string{"controler.replicas=1"}, []string{"controler"}},

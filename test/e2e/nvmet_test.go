@@ -44,7 +44,7 @@ func TestNVMetExporter(t *testing.T) {
 	resize(256 * mib)
 
 	exp := rdssim.NewNVMet(nvmetRoot, dataAddress)
-	if err := exp.Export(nqn, port, file); err != nil {
+	if err := exp.Export(nqn, port, file, nil); err != nil {
 		t.Fatalf("Export: %v", err)
 	}
 	unexported := false
@@ -99,7 +99,7 @@ func TestNVMetExporter(t *testing.T) {
 	// sees it without asking.
 	resize(384 * mib)
 	start := time.Now()
-	if err := exp.Export(nqn, port, file); err != nil {
+	if err := exp.Export(nqn, port, file, nil); err != nil {
 		t.Fatalf("re-Export after growing: %v", err)
 	}
 	waitForSize(t, dev, 384*mib, 15*time.Second)

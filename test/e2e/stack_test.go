@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/rds-csi/rds-csi/internal/testenv"
+	"github.com/rds-csi/rds-csi/pkg/nodeid"
 	"github.com/rds-csi/rds-csi/pkg/rdssim"
 )
 
@@ -190,7 +191,8 @@ func (s *stack) readCapabilities() error {
 	if err != nil {
 		return fmt.Errorf("NodeGetInfo: %w", err)
 	}
-	if info.GetNodeId() != nodeID {
+	// The node id carries the guest's host NQN (pkg/nodeid); the node is the one called nodeID.
+	if nodeid.Name(info.GetNodeId()) != nodeID {
 		return fmt.Errorf("NodeGetInfo says node %q, want %q", info.GetNodeId(), nodeID)
 	}
 	fmt.Printf("e2e: controller capabilities %v; node capabilities %v\n", keys(s.controllerCaps), keys(s.nodeCaps))

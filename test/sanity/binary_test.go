@@ -29,27 +29,41 @@ func TestSanityBinary(t *testing.T) {
 	dir := t.TempDir()
 	cleanupNodeState(t, dir)
 	sock := filepath.Join(dir, "csi.sock")
+	// The node reports a host NQN, so volumes with hostAccessControl can be published to it.
+	hostNQNFile := filepath.Join(dir, "hostnqn")
+	if err := os.WriteFile(hostNQNFile, []byte("nqn.2014-08.org.nvmexpress:uuid:5a0e0000-0000-4000-8000-000000000001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	params := filepath.Join(dir, "host-access.yaml")
+	if err := os.WriteFile(params, []byte("hostAccessControl: \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	exited := startProcess(t, filepath.Join(dir, "rds-csi.log"), driverBin, "--mode=all",
 		"--rds-simulator", filepath.Join(dir, "rds"), "--endpoint", "unix://"+sock, "--node-id", "sanity-node",
-		"--base-path", "pool/k8s")
+		"--base-path", "pool/k8s", "--host-nqn-file", hostNQNFile)
 	waitForSocket(t, sock, exited)
 
-	// The in-process suite covers filesystem volumes; here both access types run, raw block included.
-	for _, accessType := range []string{"mount", "block"} {
-		t.Run(accessType, func(t *testing.T) {
+	// The in-process suite covers filesystem volumes; here both access types run, raw block included, and
+	// filesystem volumes of a StorageClass with hostAccessControl.
+	for _, variant := range []string{"mount", "block", "mount-host-access"} {
+		accessType, extra := variant, []string(nil)
+		if variant == "mount-host-access" {
+			accessType, extra = "mount", []string{"-csi.testvolumeparameters", params}
+		}
+		t.Run(variant, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			base := filepath.Join(dir, accessType)
+			base := filepath.Join(dir, variant)
 			if err := os.Mkdir(base, 0o750); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.CommandContext(ctx, sanityBin,
+			out, err := exec.CommandContext(ctx, sanityBin, append([]string{
 				"-csi.endpoint", sock,
 				"-csi.mountdir", filepath.Join(base, "target"),
 				"-csi.stagingdir", filepath.Join(base, "staging"),
 				"-csi.testvolumesize", strconv.Itoa(testVolumeSize),
 				"-csi.testvolumeaccesstype", accessType,
-				"-ginkgo.no-color").CombinedOutput()
+				"-ginkgo.no-color"}, extra...)...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("csi-sanity (%s volumes) against %s failed: %v\n%s", accessType, driverBin, err, out)
 			}
