@@ -72,6 +72,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if err := b.Volumes.Delete(ctx, name, b.DefaultLocation); err != nil {
 		return nil, toStatus(err)
 	}
+	d.open.Delete(id) // a volume made again under this id may be restricted
 	return &csi.DeleteVolumeResponse{}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -138,6 +139,9 @@ type Driver struct {
 	nodes  Nodes
 	node   Node
 	guard  *guard
+	// open holds the volumes this process published while their export was not restricted, so that their
+	// unpublish needs no read of the RDS (hostaccess.go).
+	open   sync.Map // volume id -> struct{}
 	icpts  []grpc.UnaryServerInterceptor
 	server *grpc.Server
 }

@@ -61,9 +61,25 @@ func (d *Driver) allowOnPublish(ctx context.Context, b *box, id string, v *volum
 	return nil
 }
 
+// noteOpen remembers whether the export of volume id, as its publish read it (v) and will leave it, is open
+// to any host: only the driver restricts an export, at a publish with hostAccessControl or at the create of
+// such a volume, so an open one stays open until it is deleted.
+func (d *Driver) noteOpen(id string, v *volume.Volume, hostNQN string) {
+	if hostNQN == "" && !v.Restricted() {
+		d.open.Store(id, struct{}{})
+	} else {
+		d.open.Delete(id)
+	}
+}
+
 // revokeOnUnpublish takes the unpublished node's host NQN off the export of volume id (name on box b), if
 // the export is restricted; a volume no node holds any more is closed (NoHost) whatever the node id says.
+// A volume this process published open needs no read (noteOpen); any other is read, so that a restarted
+// controller still closes what it restricted.
 func (d *Driver) revokeOnUnpublish(ctx context.Context, b *box, id, name, node string) error {
+	if _, ok := d.open.Load(id); ok {
+		return nil
+	}
 	v, err := b.Volumes.Get(ctx, name)
 	switch {
 	case errors.Is(err, volume.ErrNotFound), errors.Is(err, volume.ErrNotOwned):

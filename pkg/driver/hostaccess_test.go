@@ -227,7 +227,8 @@ func TestHostAccessUnknownToTheBox(t *testing.T) {
 // TestHostAccessExecs pins what host access control costs in SSH execs (docs/architecture.md §3: the
 // round trips are the cost): a publish of a restricted volume reads it and sets the hosts with their
 // read-back (2), a repeated publish only reads (1); an unpublish reads (1) and, when the export is
-// restricted, sets (2); a volume without the parameter publishes as before (1) and unpublishes with one read.
+// restricted, sets (2); a volume without the parameter publishes as before (1) and, published open by this
+// process, unpublishes with no exec; by a restarted controller, with one read.
 func TestHostAccessExecs(t *testing.T) {
 	e := newControllerEnv(t, rdssim.Config{})
 	ctx := context.Background()
@@ -255,7 +256,15 @@ func TestHostAccessExecs(t *testing.T) {
 	execs("publish again, restricted", 1, pub("pvc-acl", vc))
 	execs("unpublish, restricted", 2, func() { unpublish(t, e, "pvc-acl", "node-a,"+hostNQNA) })
 	execs("publish, open", 1, pub("pvc-open", r.GetVolume().GetVolumeContext()))
-	execs("unpublish, open", 1, func() { unpublish(t, e, "pvc-open", "node-a,"+hostNQNA) })
+	execs("unpublish, open", 0, func() { unpublish(t, e, "pvc-open", "node-a,"+hostNQNA) })
+	execs("publish, open, again", 1, pub("pvc-open", r.GetVolume().GetVolumeContext()))
+	restarted := newControllerEnvOn(t, e)
+	execs("unpublish, open, by a restarted controller", 1, func() {
+		if _, err := restarted.ControllerUnpublishVolume(ctx, &csi.ControllerUnpublishVolumeRequest{VolumeId: "pvc-open",
+			NodeId: "node-a," + hostNQNA}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestHostAccessRestoreAndClone: a volume restored from a snapshot or cloned with hostAccessControl is closed

@@ -61,6 +61,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	d.noteOpen(id, v, hostNQN)
 	held := d.holds(id, node)
 	if err := d.attach.Attach(id, node, attachMode(c)); err != nil {
 		return nil, toStatus(err)
