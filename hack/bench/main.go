@@ -30,6 +30,7 @@ type options struct {
 	nodeID         string
 	params         paramList
 	driverArgs     string
+	simArgs        string
 	latency        time.Duration
 	commandLatency time.Duration
 	roundTrip      time.Duration
@@ -63,6 +64,7 @@ func main() {
 	flag.StringVar(&o.nodeID, "node-id", "bench-node", "node to publish to")
 	flag.Var(o.params, "param", "StorageClass parameter KEY=VALUE for CreateVolume (repeatable)")
 	flag.StringVar(&o.driverArgs, "driver-args", "", "extra flags for the started driver, space separated")
+	flag.StringVar(&o.simArgs, "sim-args", "", "extra flags for the started rds-sim, space separated (e.g. a dialect: --pool-label pool)")
 	flag.DurationVar(&o.latency, "latency", 30*time.Millisecond, "rds-sim --latency: one round trip per exec")
 	flag.DurationVar(&o.commandLatency, "command-latency", 0, "rds-sim --command-latency (passed only when not zero)")
 	flag.DurationVar(&o.roundTrip, "round-trip", 0, "one round trip, for the ratio column (default: --latency)")

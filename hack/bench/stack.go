@@ -122,6 +122,7 @@ var listening = regexp.MustCompile(`^rds-sim: listening on (\S+) .*client-key=(\
 func startStack(o options) (*stack, error) {
 	st := &stack{counter: &execCounter{}}
 	simArgs := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(o.dir, "rds"), "--latency", o.latency.String()}
+	simArgs = append(simArgs, strings.Fields(o.simArgs)...)
 	if o.commandLatency > 0 {
 		simArgs = append(simArgs, "--command-latency", o.commandLatency.String())
 	}
