@@ -17,7 +17,7 @@ import (
 //	:if ([:len [/disk find where slot=ID]] = 0 && [:len [/disk/btrfs/subvolume find where name~LEAF]] = 0 &&
 //	    [:len [/file find where name=DIR]] = 0) do={subvolume add; disk add}
 //
-// followed, in the same script, by the reads of readState. The guard is stricter than checkName (a leaf
+// followed, in the same script, by the read of the disk and of the subvolume (for its uuid). The guard is stricter than checkName (a leaf
 // that only contains the id also holds it), so it never adds where checkName would not; what it declines,
 // checkName decides. Whether the block ran is not printed: the read-back decides, as it does for a create
 // repeated by the CO.
@@ -69,11 +69,17 @@ func (m *Manager) addGuarded(ctx context.Context, r CreateRequest, pi poolInfo, 
 	if err != nil {
 		return nil, true, err
 	}
-	reads, err := stateReads(r.ID, r.Location, pi)
+	// The disk decides; the subvolume listing gives its uuid for a one-exec delete (known.go). What the guard
+	// declined, checkName reads whole.
+	readDisk, err := rds.PrintDisks(rds.Eq("slot", r.ID))
 	if err != nil {
 		return nil, true, err
 	}
-	out, err := m.ros.Run(ctx, []rds.Cmd{guard}, reads...)
+	readSV, err := listSubvolumes(r.ID)
+	if err != nil {
+		return nil, true, err
+	}
+	out, err := m.ros.Run(ctx, []rds.Cmd{guard}, readDisk, readSV)
 	switch {
 	case errors.Is(err, rds.ErrInvalid):
 		return nil, true, err
@@ -88,14 +94,14 @@ func (m *Manager) addGuarded(ctx context.Context, r CreateRequest, pi poolInfo, 
 		v, err := m.converge(ctx, r, pi, size, LayoutSubvolume, err)
 		return v, true, err
 	}
-	st, err := stateFrom(out, r.Location, pi, r.ID)
+	disks, err := rds.DisksFrom(out[0])
 	if err != nil {
 		return nil, true, err
 	}
-	if st.disk == nil {
+	if len(disks) == 0 {
 		return nil, false, nil
 	}
-	v, err := existing(st.disk, r)
+	v, err := existing(&disks[0], r)
 	if err != nil {
 		return nil, true, err
 	}
