@@ -7,7 +7,7 @@ BIN      := bin
 GOTEST   ?= $(GO) test
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-go bench-kube e2e-nvme e2e-kube clean helm-lint deploy-test soak
+.PHONY: all build deps test unit sanity test-kube verify lint demo bench bench-compare bench-go bench-kube e2e-nvme e2e-kube clean helm-lint deploy-test soak
 
 all: build
 
@@ -74,6 +74,10 @@ bench: build
 	$(GO) build -o $(BIN)/rds-csi-bench ./hack/bench
 	$(BIN)/rds-csi-bench --driver $(BIN)/rds-csi --sim $(BIN)/rds-sim --latency 30ms $(BENCHFLAGS)
 	$(BIN)/rds-csi-bench --driver $(BIN)/rds-csi --sim $(BIN)/rds-sim --latency 0 --volumes 0 --n 50 $(BENCHFLAGS)
+
+# Issue 11's before/after in one run: an older commit's driver and simulator next to this tree's (hack/bench/compare.sh).
+bench-compare:
+	hack/bench/compare.sh $(OLD)
 
 # The Go micro-benchmarks of every package.
 bench-go:
